@@ -1,0 +1,1 @@
+"""Protocol Lab command-line client: speaks only the wire contract."""
