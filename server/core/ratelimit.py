@@ -1,0 +1,61 @@
+"""Token-bucket rate limiting for messages a client sends (one limiter per client).
+
+The bucket holds up to `burst` tokens and refills at `rate_per_s` tokens per second; each
+accepted message takes one token. So a client may send `burst` messages at once, then
+`rate_per_s` per second on average. A rate of 0 disables the limit.
+"""
+
+import time
+from collections.abc import Callable
+
+# Refill arithmetic is in floats: 1/3 s at 3/s may give 0.999...; that still counts as a token.
+_EPSILON = 1e-9
+
+
+class RateLimiter:
+    """A token bucket that starts full. Not thread-safe; meant for one event loop."""
+
+    def __init__(
+        self, rate_per_s: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate_per_s < 0:
+            raise ValueError(f"rate_per_s must be >= 0, got {rate_per_s}")
+        if rate_per_s > 0 and burst < 1:
+            # With no room for even one token nothing could ever pass.
+            raise ValueError(f"burst must be >= 1 when rate_per_s > 0, got {burst}")
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    @property
+    def unlimited(self) -> bool:
+        """True when the rate is 0, i.e. every acquire succeeds."""
+        return self.rate_per_s == 0
+
+    def try_acquire(self) -> bool:
+        """Take one token if there is one; False means the caller should refuse the message."""
+        if self.unlimited:
+            return True
+        self._refill()
+        if self._tokens >= 1 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1)
+            return True
+        return False
+
+    def retry_after(self) -> float:
+        """Seconds until `try_acquire` would succeed (0.0 if it would now)."""
+        if self.unlimited:
+            return 0.0
+        self._refill()
+        if self._tokens >= 1 - _EPSILON:
+            return 0.0
+        return (1 - self._tokens) / self.rate_per_s
+
+    def _refill(self) -> None:
+        now = self._clock()
+        # max(): a clock that steps back must not take tokens away.
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate_per_s)
+        self._updated = now

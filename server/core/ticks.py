@@ -1,0 +1,62 @@
+"""The tick source behind `/sse/stream`: parameters, the resume rule and the payload.
+
+A stream is numbered 1, 2, 3 ... up to `count` (0 = no end). The numbering is a pure function
+of the request, so a client that reconnects with `Last-Event-ID: k` resumes at `k + 1` on any
+server process: nothing is stored between connections, and nothing is lost or sent twice.
+"""
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from server.core.validation import ValidationError, parse_int_param
+
+MAX_COUNT = 1_000_000
+MAX_INTERVAL_MS = 60_000
+MAX_PAD = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TickParams:
+    """What a client asked for: how many ticks (0 = unbounded), how often, how much padding."""
+
+    count: int = 0
+    interval_ms: int = 1000
+    size: int = 0
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> "TickParams":
+        """Parse `count`, `interval` and `size`; raises `ValidationError` saying what is wrong."""
+        return cls(
+            count=parse_int_param(
+                "count", query.get("count"), default=0, minimum=0, maximum=MAX_COUNT
+            ),
+            interval_ms=parse_int_param(
+                "interval", query.get("interval"), default=1000, minimum=0, maximum=MAX_INTERVAL_MS
+            ),
+            size=parse_int_param("size", query.get("size"), default=0, minimum=0, maximum=MAX_PAD),
+        )
+
+    def is_finished(self, seq: int) -> bool:
+        """True once tick `seq` would be past the end of a finite stream."""
+        return self.count > 0 and seq > self.count
+
+
+def first_tick(last_event_id: str | None) -> int:
+    """The first tick to send: 1 for a new stream, `k + 1` when resuming after id `k`.
+
+    Raises `ValidationError` for an id this server never sends (not a non-negative integer).
+    """
+    if last_event_id is None or last_event_id == "":
+        return 1
+    if not last_event_id.isascii() or not last_event_id.isdigit():
+        raise ValidationError(
+            f"Last-Event-ID must be a tick number this server sent, got {last_event_id!r}"
+        )
+    return int(last_event_id) + 1
+
+
+def tick_payload(seq: int, size: int, now_ms: int | None = None) -> dict[str, object]:
+    """The JSON body of tick `seq`: its number, the server time in ms and `size` pad chars."""
+    timestamp = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    return {"seq": seq, "ts": timestamp, "pad": "x" * size}

@@ -1,0 +1,1 @@
+"""One module per protocol: each handler reads like the protocol it serves."""

@@ -1,0 +1,85 @@
+"""WebSocket handlers: `GET /ws/echo`.
+
+Shape of every WebSocket handler here: upgrade, register (limits, metrics, shutdown), loop,
+clean up. We read close frames ourselves (`autoclose=False`) because the answer to a Close
+depends on its code (RFC 6455 §7.4), which aiohttp does not check fully.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from server import keys
+from server.connections import ConnectionLimitReached
+from server.core import close_codes
+from server.core.metrics import Metrics
+from server.core.protocols import WireProtocol
+
+WS = WireProtocol.WS
+
+
+async def accept_websocket(request: web.Request) -> web.WebSocketResponse:
+    """Complete the upgrade with a `WebSocketResponse` configured from the settings."""
+    settings = request.app[keys.SETTINGS]
+    # aiohttp refuses a frame whose length *equals* max_msg_size; +1 makes the setting mean
+    # "the largest message allowed", as documented. 0 stays 0 (unlimited).
+    max_msg_size = settings.ws_max_size + 1 if settings.ws_max_size else 0
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat or None,
+        max_msg_size=max_msg_size,
+        compress=settings.ws_compress,
+        autoclose=False,
+    )
+    await ws.prepare(request)
+    return ws
+
+
+@asynccontextmanager
+async def registered(request: web.Request, ws: web.WebSocketResponse) -> AsyncIterator[bool]:
+    """Count `ws` and hold it in the live-connection registry for the block.
+
+    Yields False when `--max-connections` is reached: the socket is then closed with 1013
+    (try again later), which a browser can show, unlike a refused upgrade.
+    """
+    metrics = request.app[keys.METRICS]
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(request.app[keys.LIVE_CONNECTIONS].websocket(ws))
+        except ConnectionLimitReached as exc:
+            metrics.refused("max_connections")
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=str(exc).encode()[:123])
+            yield False
+            return
+        metrics.opened(WS)
+        stack.callback(metrics.closed, WS)
+        yield True
+
+
+async def ws_echo(request: web.Request) -> web.WebSocketResponse:
+    """Echo every text and binary message back verbatim until the peer closes."""
+    ws = await accept_websocket(request)
+    async with registered(request, ws) as admitted:
+        if admitted:
+            await echo_until_closed(ws, request.app[keys.METRICS])
+    return ws
+
+
+async def echo_until_closed(ws: web.WebSocketResponse, metrics: Metrics) -> None:
+    """The echo loop. aiohttp itself closes on bad input (oversize 1009, bad UTF-8 1007)."""
+    while True:
+        msg = await ws.receive()
+        if msg.type is WSMsgType.TEXT:
+            size = len(msg.data.encode())
+            metrics.received(WS, size)
+            await ws.send_str(msg.data)
+            metrics.sent(WS, size)
+        elif msg.type is WSMsgType.BINARY:
+            metrics.received(WS, len(msg.data))
+            await ws.send_bytes(msg.data)
+            metrics.sent(WS, len(msg.data))
+        elif msg.type is WSMsgType.CLOSE:
+            await ws.close(code=close_codes.reply_to_close(msg.data))
+            return
+        else:  # CLOSING (we started the close), CLOSED or ERROR: already answered.
+            return

@@ -1,0 +1,11 @@
+"""Every piece of application state, as a typed `web.AppKey`: what the app holds, at a glance."""
+
+from aiohttp import web
+
+from server.connections import LiveConnections
+from server.core.metrics import Metrics
+from server.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+LIVE_CONNECTIONS = web.AppKey("live_connections", LiveConnections)

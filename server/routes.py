@@ -1,0 +1,24 @@
+"""The route table: the whole public contract of the server on one screen (docs/api.md)."""
+
+from aiohttp import web
+
+from server.handlers import api, http, sse, ws
+from server.settings import Settings
+
+
+def setup_routes(app: web.Application, settings: Settings) -> None:
+    """Add every route of the server to `app`."""
+    app.add_routes(
+        [
+            web.get("/ws/echo", ws.ws_echo),
+            web.get("/sse/stream", sse.sse_stream),
+            web.get("/http/echo", http.http_echo_get),
+            web.post("/http/echo", http.http_echo_post),
+            web.get("/api/stats", api.stats),
+            web.get("/api/config", api.config),
+            web.get("/healthz", api.healthz),
+            web.get("/", api.index),
+        ]
+    )
+    # add_static refuses paths that leave the folder and does not follow symlinks out of it.
+    app.router.add_static("/static/", settings.static_dir)

@@ -1,0 +1,199 @@
+"""Server settings: one frozen dataclass, filled from defaults, environment and command line.
+
+Every field is an option. The command-line parser and the environment variables are both
+generated from the field list below, so an option cannot exist in one place and be missing in
+another: `--ws-max-size` on the command line is `PROTOCOL_LAB_WS_MAX_SIZE` in the environment.
+Precedence: command line > environment > default.
+
+Invalid values raise `SettingsError` with a one-line message naming the option; `__main__`
+prints it and exits with status 2 instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "PROTOCOL_LAB_"
+MIB = 1024 * 1024
+LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with; the message names the option."""
+
+
+def _option(default: Any, help: str, *, minimum: float | None = None, **extra: Any) -> Any:
+    """A dataclass field that also describes its command-line option."""
+    return field(default=default, metadata={"help": help, "minimum": minimum, **extra})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server can be told. Construct it directly in tests."""
+
+    host: str = _option("127.0.0.1", "interface to listen on (0.0.0.0 for all)")
+    port: int = _option(8080, "TCP port; 0 picks a free port and prints it", minimum=0)
+    log_level: str = _option("info", "logging level", choices=LOG_LEVELS)
+    static_dir: Path = _option(DEFAULT_STATIC_DIR, "folder served at / and /static/")
+    max_connections: int = _option(
+        1000,
+        "most long-lived connections (WebSocket + SSE) at once; 0 = unlimited. "
+        "Beyond it SSE gets 503 and WebSocket is closed with 1013 (try again later)",
+        minimum=0,
+    )
+    ws_max_size: int = _option(
+        4 * MIB,
+        "largest WebSocket message in bytes (bigger ones: close 1009); 0 = unlimited",
+        minimum=0,
+    )
+    ws_heartbeat: float = _option(
+        20.0,
+        "seconds between the server's WebSocket pings; a peer that misses the pong is "
+        "closed. 0 = no heartbeat",
+        minimum=0,
+    )
+    ws_compress: bool = _option(True, "offer permessage-deflate (RFC 7692) on WebSockets")
+    http_max_body: int = _option(
+        10 * MIB, "largest HTTP request body in bytes (bigger ones: 413)", minimum=1
+    )
+    sse_ping_interval: float = _option(
+        15.0, "seconds between keep-alive comments on idle SSE streams", minimum=0.01
+    )
+    sse_send_timeout: float = _option(
+        10.0,
+        "seconds an SSE write may wait on a client that does not read before the stream "
+        "is dropped; 0 = wait forever",
+        minimum=0,
+    )
+    sse_retry: int = _option(
+        2000, "reconnection delay in ms that SSE streams advise with `retry:`", minimum=0
+    )
+    shutdown_timeout: float = _option(
+        2.0, "seconds open requests get to finish when the server stops", minimum=0
+    )
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            _check_minimum(spec, getattr(self, spec.name))
+        if self.port > 65535:
+            raise SettingsError(f"--port must be between 0 and 65535, got {self.port}")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        if not self.static_dir.is_dir():
+            raise SettingsError(f"--static-dir {self.static_dir} is not a folder")
+
+    @property
+    def public(self) -> dict[str, object]:
+        """The settings as JSON-ready values, for `/api/config`."""
+        return {
+            spec.name: str(value) if isinstance(value, Path) else value
+            for spec in fields(self)
+            if spec.name != "static_dir"
+            for value in [getattr(self, spec.name)]
+        }
+
+
+def _check_minimum(spec: dataclasses.Field[Any], value: object) -> None:
+    minimum = spec.metadata.get("minimum")
+    if minimum is not None and isinstance(value, int | float) and value < minimum:
+        raise SettingsError(f"{_flag(spec.name)} must be at least {minimum}, got {value}")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_name(name: str) -> str:
+    """The environment variable that sets the field `name`."""
+    return ENV_PREFIX + name.upper()
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def _converter(spec: dataclasses.Field[Any]) -> Callable[[str], Any]:
+    converters: dict[str, Callable[[str], Any]] = {
+        "int": int,
+        "float": float,
+        "bool": _parse_bool,
+        "Path": Path,
+        "str": str,
+    }
+    return converters[str(spec.type)]
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        raw = environ.get(env_name(spec.name))
+        if raw is None:
+            continue
+        try:
+            values[spec.name] = _converter(spec)(raw)
+        except ValueError:
+            raise SettingsError(
+                f"{env_name(spec.name)}={raw!r} is not a valid {spec.type}"
+            ) from None
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m server` command line, one option per `Settings` field."""
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description=(
+            "Protocol Lab: a WebSocket echo, a Server-Sent Events stream and an HTTP "
+            "request/response endpoint side by side. Every option can also be set with an "
+            f"environment variable named {ENV_PREFIX}<OPTION>, e.g. {env_name('ws_max_size')}."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for spec in fields(Settings):
+        help_text = f"{spec.metadata['help']} [env {env_name(spec.name)}]"
+        if spec.type == "bool":
+            parser.add_argument(
+                _flag(spec.name),
+                dest=spec.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{help_text} (default: {spec.default})",
+            )
+            continue
+        parser.add_argument(
+            _flag(spec.name),
+            dest=spec.name,
+            type=_converter(spec),
+            metavar=spec.name.upper(),
+            choices=spec.metadata.get("choices"),
+            default=argparse.SUPPRESS,
+            help=f"{help_text} (default: {spec.default})",
+        )
+    return parser
+
+
+def load_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from the command line over the environment over the defaults.
+
+    Raises `SettingsError` for invalid values; argparse itself exits with status 2 for
+    options it cannot parse.
+    """
+    values = _from_env(os.environ if environ is None else environ)
+    values.update(vars(build_parser().parse_args(argv)))
+    return Settings(**values)

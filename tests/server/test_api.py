@@ -1,0 +1,62 @@
+"""`/api/stats`, `/api/config`, `/healthz` and the static page."""
+
+import asyncio
+
+
+async def test_stats_count_messages_and_bytes_per_protocol(server, session) -> None:
+    async with session.ws_connect(server.make_url("/ws/echo")) as ws:
+        await ws.send_str("12345")
+        await ws.receive_str(timeout=5)
+        async with session.get(server.make_url("/api/stats")) as response:
+            during = await response.json()
+    async with session.post(server.make_url("/http/echo"), data=b"abc") as response:
+        await response.read()
+    async with session.get(server.make_url("/api/stats")) as response:
+        after = await response.json()
+    assert during["protocols"]["ws"]["open"] == 1
+    assert during["live_connections"] == 1
+    ws_counts = after["protocols"]["ws"]
+    assert (ws_counts["messages_in"], ws_counts["bytes_in"], ws_counts["bytes_out"]) == (1, 5, 5)
+    assert ws_counts["open"] == 0
+    assert after["protocols"]["http"]["bytes_in"] == 3
+    assert after["uptime_s"] >= 0
+
+
+async def test_config_shows_every_protocol_knob(start_server, session) -> None:
+    server = await start_server(ws_heartbeat=7.5, ws_compress=False, sse_send_timeout=3)
+    async with session.get(server.make_url("/api/config")) as response:
+        config = await response.json()
+    assert config["ws_heartbeat"] == 7.5
+    assert config["ws_compress"] is False
+    assert config["sse_send_timeout"] == 3
+    for knob in ("ws_max_size", "sse_ping_interval", "http_max_body", "max_connections"):
+        assert knob in config
+
+
+async def test_healthz(server, session) -> None:
+    async with session.get(server.make_url("/healthz")) as response:
+        assert (response.status, await response.text()) == (200, "ok")
+
+
+async def test_index_is_the_page(server, session) -> None:
+    async with session.get(server.make_url("/")) as response:
+        assert response.status == 200
+        assert "<title>Protocol Lab" in await response.text()
+
+
+async def test_no_path_traversal_out_of_static(server) -> None:
+    # A raw request: client libraries normalise "../" away before sending.
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    for path in (
+        "/static/../pyproject.toml",
+        "/static/%2e%2e/pyproject.toml",
+        "/static/..%2fpyproject.toml",
+    ):
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert not head.startswith(b"HTTP/1.1 200"), path
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        body = await reader.readexactly(length)
+        assert b"protocol-lab" not in body
+    writer.close()
+    await writer.wait_closed()

@@ -1,0 +1,51 @@
+"""`/http/echo` and the error contract of every route: 400, 404, 405, 413 as JSON."""
+
+
+async def test_get_describes_the_request(server, session) -> None:
+    async with session.get(server.make_url("/http/echo?a=1&b=2&b=3")) as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["method"] == "GET"
+    assert body["query"] == {"a": "1", "b": ["2", "3"]}
+    assert isinstance(body["ts"], int)
+
+
+async def test_post_echoes_body_and_content_type(server, session) -> None:
+    payload = b"\x00\x01 binary \xff"
+    headers = {"Content-Type": "application/x-lab; charset=binary"}
+    async with session.post(
+        server.make_url("/http/echo"), data=payload, headers=headers
+    ) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == headers["Content-Type"]
+        assert await response.read() == payload
+
+
+async def test_body_over_limit_is_413(start_server, session) -> None:
+    server = await start_server(http_max_body=100)
+    async with session.post(server.make_url("/http/echo"), data=b"z" * 101) as response:
+        assert response.status == 413
+        assert "100 bytes" in (await response.json())["error"]
+    async with session.post(server.make_url("/http/echo"), data=b"z" * 100) as response:
+        assert response.status == 200
+
+
+async def test_unknown_route_is_404_json(server, session) -> None:
+    async with session.get(server.make_url("/nope")) as response:
+        assert response.status == 404
+        assert (await response.json())["error"] == "no such resource: /nope"
+
+
+async def test_wrong_method_is_405_json_with_allow(server, session) -> None:
+    async with session.delete(server.make_url("/http/echo")) as response:
+        assert response.status == 405
+        assert "GET" in response.headers["Allow"]
+        assert "DELETE is not allowed" in (await response.json())["error"]
+
+
+async def test_server_keeps_serving_after_bad_requests(server, session) -> None:
+    for path in ("/nope", "/sse/stream?count=-1", "/static/../pyproject.toml"):
+        async with session.get(server.make_url(path)) as response:
+            assert response.status in (400, 404)
+    async with session.get(server.make_url("/healthz")) as response:
+        assert await response.text() == "ok"

@@ -1,0 +1,87 @@
+"""`python -m server` as a user runs it: it prints its URL and stops promptly on Ctrl-C."""
+
+import asyncio
+import re
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType
+
+
+@pytest.fixture
+async def running_server() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`python -m server --port 0` in a subprocess, and the URL it printed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 20)
+    match = re.search(rb"http://127\.0\.0\.1:(\d+)", line)
+    assert match, line
+    yield process, match.group(0).decode()
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+async def test_ctrl_c_with_open_connections_of_every_kind(running_server) -> None:
+    process, url = running_server
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"{url}/ws/echo")
+        stream = await session.get(f"{url}/sse/stream?interval=60000")
+        await stream.content.readuntil(b"\r\n\r\n")  # the retry field: the stream is live
+        async with session.get(f"{url}/http/echo") as response:  # an idle keep-alive socket
+            assert response.status == 200
+        # A client that left without closing: its SSE handler sleeps between ticks.
+        departed = await session.get(f"{url}/sse/stream?interval=60000")
+        departed.close()
+
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        msg = await ws.receive(timeout=5)
+        assert msg.type is WSMsgType.CLOSE
+        assert msg.data == aiohttp.WSCloseCode.GOING_AWAY
+        assert msg.extra == "server shutting down"
+        rest = await asyncio.wait_for(stream.content.read(), 5)  # ends, not hangs
+        assert b"tick" in rest or rest == b""
+        assert await asyncio.wait_for(process.wait(), 5) == 0
+        assert time.monotonic() - started < 3
+        await ws.close()
+        stream.close()
+
+
+async def test_banner_and_port_zero(running_server) -> None:
+    _, url = running_server
+    assert not url.endswith(":0")
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/healthz") as response:
+        assert await response.text() == "ok"
+
+
+async def test_port_in_use_is_one_line_error(running_server) -> None:
+    _, url = running_server
+    port = url.rsplit(":", 1)[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        "--port",
+        port,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 1
+    assert b"Traceback" not in stderr
+    assert b"error:" in stderr
