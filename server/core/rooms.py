@@ -174,8 +174,8 @@ class Subscription:
 
     @property
     def pending(self) -> int:
-        """Messages queued and not yet read."""
-        return self._queue.qsize()
+        """Messages queued and not yet read (0 once ended: the backlog is discarded)."""
+        return self._queue.qsize() if self.active else 0
 
     @property
     def active(self) -> bool:

@@ -1,0 +1,437 @@
+"""The in-memory room hub, driven directly: no server, no real sleeps.
+
+Tasks are synchronised with events and with `settle()`, which only yields to the event loop;
+every await that could hang is bounded by `asyncio.wait_for`.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from server.core.protocols import WireProtocol
+from server.core.rooms import (
+    DropReason,
+    HubClosed,
+    InMemoryHub,
+    Replay,
+    RoomError,
+    RoomHub,
+    RoomInfo,
+    RoomLimitReached,
+    RoomMessage,
+    SubscriberDropped,
+    Subscription,
+)
+
+GUARD = 2.0  # seconds; only reached if a test is broken
+
+
+async def settle(predicate: Callable[[], bool], *, rounds: int = 100) -> None:
+    """Yield to the event loop until `predicate()` holds (no wall-clock waiting)."""
+    for _ in range(rounds):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+def info(hub: InMemoryHub, room: str) -> RoomInfo:
+    return next(r for r in hub.rooms() if r.name == room)
+
+
+def waiters(hub: InMemoryHub, room: str) -> int:
+    """Parked long-polls in `room`; 0 while the room does not exist yet."""
+    return sum(r.waiters for r in hub.rooms() if r.name == room)
+
+
+def ids(messages: list[RoomMessage]) -> list[int]:
+    return [m.id for m in messages]
+
+
+async def publish_n(hub: InMemoryHub, room: str, n: int) -> list[RoomMessage]:
+    return [await hub.publish(room, "ann", f"m{i}", WireProtocol.WS) for i in range(n)]
+
+
+async def receive(sub: Subscription) -> RoomMessage:
+    return await asyncio.wait_for(sub.next(), GUARD)
+
+
+@pytest.fixture
+def drops() -> list[tuple[Subscription, DropReason]]:
+    return []
+
+
+@pytest.fixture
+def hub(drops: list[tuple[Subscription, DropReason]]) -> InMemoryHub:
+    def on_drop(sub: Subscription, reason: DropReason) -> None:
+        drops.append((sub, reason))
+
+    return InMemoryHub(history_size=10, queue_size=4, max_rooms=5, on_drop=on_drop)
+
+
+def test_in_memory_hub_satisfies_protocol(hub: InMemoryHub) -> None:
+    assert isinstance(hub, RoomHub)
+
+
+# --- messages and ids -------------------------------------------------------------------
+
+
+async def test_message_fields_and_json() -> None:
+    hub = InMemoryHub(clock=lambda: 1_700_000_000_123)
+    message = await hub.publish("lobby", "ann", "hello", WireProtocol.SSE)
+    assert message == RoomMessage(1, "lobby", "ann", "hello", 1_700_000_000_123, WireProtocol.SSE)
+    as_json = message.to_json()
+    assert as_json == {
+        "id": 1,
+        "room": "lobby",
+        "user": "ann",
+        "text": "hello",
+        "ts": 1_700_000_000_123,
+        "via": "sse",
+    }
+    assert type(as_json["via"]) is str
+
+
+async def test_default_clock_is_epoch_milliseconds() -> None:
+    message = await InMemoryHub().publish("lobby", "ann", "hi", WireProtocol.WS)
+    assert 1_600_000_000_000 < message.ts < 10_000_000_000_000
+
+
+async def test_ids_monotonic_per_room_and_independent(hub: InMemoryHub) -> None:
+    a = await publish_n(hub, "a", 3)
+    b = await publish_n(hub, "b", 2)
+    a += await publish_n(hub, "a", 1)
+    assert ids(a) == [1, 2, 3, 4]
+    assert ids(b) == [1, 2]
+    assert [(r.name, r.last_id) for r in hub.rooms()] == [("a", 4), ("b", 2)]
+
+
+# --- history and replay -------------------------------------------------------------------
+
+
+async def test_history_is_bounded(hub: InMemoryHub) -> None:
+    await publish_n(hub, "lobby", 25)
+    assert info(hub, "lobby").history_size == 10
+    assert ids(hub.since("lobby", 0).messages) == list(range(16, 26))
+
+
+async def test_since_returns_exactly_the_following_messages(hub: InMemoryHub) -> None:
+    await publish_n(hub, "lobby", 5)
+    assert hub.since("lobby", 2) == Replay(hub.since("lobby", 0).messages[2:], 0)
+    assert ids(hub.since("lobby", 2).messages) == [3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("after_id", "expected_ids", "lost"),
+    [
+        # 25 published, history 10: ids 16..25 stored, 1..15 gone.
+        (0, list(range(16, 26)), 15),
+        (4, list(range(16, 26)), 11),
+        (14, list(range(16, 26)), 1),
+        (15, list(range(16, 26)), 0),
+        (20, [21, 22, 23, 24, 25], 0),
+        (24, [25], 0),
+        (25, [], 0),
+        (99, [], 0),  # a cursor ahead of the room (e.g. from before a restart)
+    ],
+)
+async def test_replay_counts_lost_messages(
+    hub: InMemoryHub, after_id: int, expected_ids: list[int], lost: int
+) -> None:
+    await publish_n(hub, "lobby", 25)
+    replay = hub.since("lobby", after_id)
+    assert (ids(replay.messages), replay.lost) == (expected_ids, lost)
+    _, sub_replay = hub.subscribe("lobby", WireProtocol.SSE, after_id=after_id)
+    assert sub_replay == replay
+
+
+async def test_without_history_everything_after_cursor_is_lost() -> None:
+    hub = InMemoryHub(history_size=0)
+    await publish_n(hub, "lobby", 3)
+    assert hub.since("lobby", 1) == Replay([], 2)
+
+
+def test_since_unknown_room_is_empty_and_creates_nothing(hub: InMemoryHub) -> None:
+    assert hub.since("nowhere", 0) == Replay([], 0)
+    assert hub.rooms() == []
+
+
+# --- subscriptions ---------------------------------------------------------------------
+
+
+async def test_subscribe_without_cursor_gets_only_live_messages(hub: InMemoryHub) -> None:
+    await publish_n(hub, "lobby", 2)
+    sub, replay = hub.subscribe("lobby", WireProtocol.WS)
+    assert replay == Replay([], 0)
+    await hub.publish("lobby", "bob", "live", WireProtocol.HTTP)
+    message = await receive(sub)
+    assert (message.id, message.text, message.via) == (3, "live", WireProtocol.HTTP)
+    assert sub.pending == 0
+
+
+async def test_resume_delivers_each_message_once(hub: InMemoryHub) -> None:
+    await publish_n(hub, "lobby", 3)
+    sub, replay = hub.subscribe("lobby", WireProtocol.SSE, after_id=1)
+    await publish_n(hub, "lobby", 2)
+    assert ids(replay.messages) == [2, 3]
+    assert [(await receive(sub)).id for _ in range(2)] == [4, 5]
+    assert sub.pending == 0
+
+
+async def test_subscribe_racing_a_publisher_has_no_gap_or_duplicate() -> None:
+    hub = InMemoryHub(history_size=100, queue_size=100)
+    half_done = asyncio.Event()
+
+    async def publisher() -> None:
+        for i in range(40):
+            await hub.publish("lobby", "ann", str(i), WireProtocol.WS)
+            if i == 20:
+                half_done.set()
+            await asyncio.sleep(0)  # a scheduling point, as a real handler would have
+
+    task = asyncio.create_task(publisher())
+    await asyncio.wait_for(half_done.wait(), GUARD)
+    sub, replay = hub.subscribe("lobby", WireProtocol.SSE, after_id=0)
+    await asyncio.wait_for(task, GUARD)
+    live = [await receive(sub) for _ in range(sub.pending)]
+    # Both non-empty: the subscription really happened mid-stream.
+    assert replay.messages
+    assert live
+    assert ids(replay.messages) + ids(live) == list(range(1, 41))
+
+
+async def test_async_iteration_yields_messages_in_order(hub: InMemoryHub) -> None:
+    sub, _ = hub.subscribe("lobby", WireProtocol.WS)
+    await publish_n(hub, "lobby", 3)
+    received: list[int] = []
+    async for message in sub:
+        received.append(message.id)
+        if len(received) == 3:
+            break
+    assert received == [1, 2, 3]
+
+
+async def test_subscribers_counted_per_protocol(hub: InMemoryHub) -> None:
+    hub.subscribe("lobby", WireProtocol.WS)
+    hub.subscribe("lobby", WireProtocol.SSE)
+    sub, _ = hub.subscribe("lobby", WireProtocol.SSE)
+    assert info(hub, "lobby").subscribers == {"ws": 1, "sse": 2, "http": 0}
+    hub.unsubscribe(sub)
+    assert info(hub, "lobby").subscribers == {"ws": 1, "sse": 1, "http": 0}
+
+
+async def test_unsubscribe_is_idempotent_and_ends_iteration(hub: InMemoryHub) -> None:
+    sub, _ = hub.subscribe("lobby", WireProtocol.WS)
+    collected: list[int] = []
+
+    async def consume() -> None:
+        async for message in sub:
+            collected.append(message.id)
+
+    task = asyncio.create_task(consume())
+    await publish_n(hub, "lobby", 2)
+    await settle(lambda: len(collected) == 2)
+    hub.unsubscribe(sub)
+    hub.unsubscribe(sub)
+    await asyncio.wait_for(task, GUARD)  # the loop ended instead of hanging
+    assert collected == [1, 2]
+    assert not sub.active
+    assert sub.dropped is None
+    assert info(hub, "lobby").subscribers["ws"] == 0
+    await publish_n(hub, "lobby", 1)
+    with pytest.raises(StopAsyncIteration):
+        await sub.next()
+
+
+# --- slow consumers ------------------------------------------------------------------------
+
+
+async def test_slow_subscriber_dropped_while_others_keep_receiving(
+    hub: InMemoryHub, drops: list[tuple[Subscription, DropReason]]
+) -> None:
+    slow, _ = hub.subscribe("lobby", WireProtocol.SSE)
+    fast, _ = hub.subscribe("lobby", WireProtocol.WS)
+    received: list[int] = []
+    for message in await publish_n(hub, "lobby", 4):  # exactly fills both queues (size 4)
+        received.append((await receive(fast)).id)
+        assert message.id == received[-1]
+    assert slow.active
+
+    for _ in range(10):
+        message = await hub.publish("lobby", "ann", "more", WireProtocol.WS)
+        received.append((await receive(fast)).id)
+
+    assert received == list(range(1, 15))
+    assert slow.dropped is DropReason.SLOW_CONSUMER
+    assert drops == [(slow, DropReason.SLOW_CONSUMER)]
+    assert hub.dropped_total[DropReason.SLOW_CONSUMER] == 1
+    assert info(hub, "lobby").subscribers == {"ws": 1, "sse": 0, "http": 0}
+    # Dropped means dropped: the backlog is not handed out first.
+    with pytest.raises(SubscriberDropped) as excinfo:
+        await slow.next()
+    assert excinfo.value.reason is DropReason.SLOW_CONSUMER
+    assert str(excinfo.value) == "subscription dropped: slow consumer"
+
+
+async def test_drop_wakes_a_pending_next() -> None:
+    hub = InMemoryHub(queue_size=1)
+    sub, _ = hub.subscribe("lobby", WireProtocol.WS)
+    reader = asyncio.create_task(sub.next())
+    await asyncio.sleep(0)  # one loop turn: the new task runs and blocks in next()
+    assert not reader.done()
+    # Two publishes with no await in between: the reader has been woken but not yet run,
+    # so the second message overflows the queue of one.
+    await hub.publish("lobby", "ann", "1", WireProtocol.WS)
+    await hub.publish("lobby", "ann", "2", WireProtocol.WS)
+    with pytest.raises(SubscriberDropped):
+        await asyncio.wait_for(reader, GUARD)
+    assert sub.dropped is DropReason.SLOW_CONSUMER
+
+
+async def test_unsubscribe_after_drop_keeps_reason(hub: InMemoryHub) -> None:
+    sub, _ = hub.subscribe("lobby", WireProtocol.WS)
+    await publish_n(hub, "lobby", 5)
+    hub.unsubscribe(sub)
+    hub.unsubscribe(sub)
+    assert sub.dropped is DropReason.SLOW_CONSUMER
+
+
+async def test_failing_drop_hook_does_not_stop_delivery(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(sub: Subscription, reason: DropReason) -> None:
+        raise RuntimeError("metrics down")
+
+    hub = InMemoryHub(queue_size=1, on_drop=broken)
+    slow, _ = hub.subscribe("lobby", WireProtocol.WS)
+    fast, _ = hub.subscribe("lobby", WireProtocol.SSE)
+    await hub.publish("lobby", "ann", "1", WireProtocol.WS)
+    assert (await receive(fast)).id == 1
+    with caplog.at_level(logging.ERROR, logger="server.core.rooms"):
+        await hub.publish("lobby", "ann", "2", WireProtocol.WS)
+    assert (await receive(fast)).id == 2
+    assert slow.dropped is DropReason.SLOW_CONSUMER
+    assert "on_drop hook failed" in caplog.text
+
+
+# --- long-poll ------------------------------------------------------------------------------
+
+
+async def test_wait_for_returns_backlog_immediately(hub: InMemoryHub) -> None:
+    await publish_n(hub, "lobby", 3)
+    replay = await asyncio.wait_for(hub.wait_for("lobby", 1, timeout=60), GUARD)
+    assert ids(replay.messages) == [2, 3]
+
+
+async def test_wait_for_wakes_every_waiter_on_publish(hub: InMemoryHub) -> None:
+    polls = [asyncio.create_task(hub.wait_for("lobby", 0, timeout=60)) for _ in range(3)]
+    await settle(lambda: waiters(hub, "lobby") == 3)
+    await hub.publish("lobby", "ann", "wake up", WireProtocol.HTTP)
+    results = await asyncio.wait_for(asyncio.gather(*polls), GUARD)
+    assert [ids(r.messages) for r in results] == [[1], [1], [1]]
+    assert waiters(hub, "lobby") == 0
+
+
+async def test_wait_for_times_out_with_empty_replay(hub: InMemoryHub) -> None:
+    replay = await asyncio.wait_for(hub.wait_for("lobby", 0, timeout=0.01), GUARD)
+    assert replay == Replay([], 0)
+    assert waiters(hub, "lobby") == 0
+
+
+async def test_wait_for_zero_timeout_does_not_wait(hub: InMemoryHub) -> None:
+    assert await hub.wait_for("lobby", 0, timeout=0) == Replay([], 0)
+
+
+async def test_wait_for_ignores_publishes_at_or_before_its_cursor(hub: InMemoryHub) -> None:
+    waiter = asyncio.create_task(hub.wait_for("lobby", 1, timeout=60))
+    await settle(lambda: waiters(hub, "lobby") == 1)
+    await hub.publish("lobby", "ann", "id 1, already seen", WireProtocol.WS)
+    await settle(lambda: waiters(hub, "lobby") == 1)  # parked again
+    assert not waiter.done()
+    await hub.publish("lobby", "ann", "id 2", WireProtocol.WS)
+    replay = await asyncio.wait_for(waiter, GUARD)
+    assert ids(replay.messages) == [2]
+
+
+async def test_cancelled_wait_leaves_no_waiter(hub: InMemoryHub) -> None:
+    waiter = asyncio.create_task(hub.wait_for("lobby", 0, timeout=60))
+    await settle(lambda: waiters(hub, "lobby") == 1)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert waiters(hub, "lobby") == 0
+    await hub.publish("lobby", "ann", "nobody waits", WireProtocol.WS)  # must not fail
+
+
+# --- limits and shutdown ----------------------------------------------------------------
+
+
+async def test_max_rooms() -> None:
+    hub = InMemoryHub(max_rooms=2)
+    await hub.publish("a", "ann", "hi", WireProtocol.WS)
+    hub.subscribe("b", WireProtocol.SSE)
+    with pytest.raises(RoomLimitReached) as excinfo:
+        await hub.wait_for("c", 0, timeout=0)
+    assert isinstance(excinfo.value, RoomError)
+    assert "at most 2 rooms" in str(excinfo.value)
+    with pytest.raises(RoomLimitReached):
+        await hub.publish("c", "ann", "hi", WireProtocol.WS)
+    with pytest.raises(RoomLimitReached):
+        hub.subscribe("c", WireProtocol.WS)
+    assert (await hub.publish("b", "ann", "existing rooms still work", WireProtocol.WS)).id == 1
+    assert [r.name for r in hub.rooms()] == ["a", "b"]
+
+
+async def test_close_drops_everyone_and_wakes_waiters(
+    hub: InMemoryHub, drops: list[tuple[Subscription, DropReason]]
+) -> None:
+    idle, _ = hub.subscribe("a", WireProtocol.WS)
+    sub, _ = hub.subscribe("b", WireProtocol.SSE)
+    reader = asyncio.create_task(sub.next())
+    waiter = asyncio.create_task(hub.wait_for("c", 0, timeout=60))
+    await settle(lambda: waiters(hub, "c") == 1)
+
+    hub.close()
+    hub.close()
+
+    with pytest.raises(SubscriberDropped) as excinfo:
+        await asyncio.wait_for(reader, GUARD)
+    assert excinfo.value.reason is DropReason.SHUTDOWN
+    assert await asyncio.wait_for(waiter, GUARD) == Replay([], 0)
+    assert idle.dropped is DropReason.SHUTDOWN
+    assert {(s.room, r) for s, r in drops} == {("a", "shutdown"), ("b", "shutdown")}
+    assert hub.dropped_total == {DropReason.SLOW_CONSUMER: 0, DropReason.SHUTDOWN: 2}
+    assert hub.closed
+
+
+async def test_closed_hub_refuses_new_work_but_still_reads(hub: InMemoryHub) -> None:
+    await publish_n(hub, "lobby", 2)
+    hub.close()
+    with pytest.raises(HubClosed):
+        await hub.publish("lobby", "ann", "late", WireProtocol.WS)
+    with pytest.raises(HubClosed):
+        hub.subscribe("lobby", WireProtocol.WS)
+    with pytest.raises(HubClosed):
+        await hub.wait_for("lobby", 0, timeout=1)
+    assert ids(hub.since("lobby", 0).messages) == [1, 2]
+    assert info(hub, "lobby").last_id == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"history_size": -1}, {"queue_size": 0}, {"max_rooms": 0}],
+)
+def test_constructor_rejects_bad_sizes(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        InMemoryHub(**kwargs)
+
+
+def test_room_info_json() -> None:
+    room = RoomInfo("lobby", 3, 3, {"ws": 1, "sse": 0, "http": 0}, 2)
+    assert room.to_json() == {
+        "name": "lobby",
+        "last_id": 3,
+        "history_size": 3,
+        "subscribers": {"ws": 1, "sse": 0, "http": 0},
+        "waiters": 2,
+    }
