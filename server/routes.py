@@ -11,9 +11,11 @@ def setup_routes(app: web.Application, settings: Settings) -> None:
     app.add_routes(
         [
             web.get("/ws/echo", ws.ws_echo),
+            web.get("/ws/stream", ws.ws_stream),
             web.get("/sse/stream", sse.sse_stream),
             web.get("/http/echo", http.http_echo_get),
             web.post("/http/echo", http.http_echo_post),
+            web.get("/http/tick", http.http_tick),
             web.get("/api/stats", api.stats),
             web.get("/api/config", api.config),
             web.get("/healthz", api.healthz),

@@ -1,8 +1,13 @@
-"""The tick source behind `/sse/stream`: parameters, the resume rule and the payload.
+"""The tick sources behind `/sse/stream`, `/ws/stream` and `/http/tick`.
 
-A stream is numbered 1, 2, 3 ... up to `count` (0 = no end). The numbering is a pure function
-of the request, so a client that reconnects with `Last-Event-ID: k` resumes at `k + 1` on any
-server process: nothing is stored between connections, and nothing is lost or sent twice.
+Pushed streams (SSE, WebSocket) are numbered 1, 2, 3 ... up to `count` (0 = no end). The
+numbering is a pure function of the request, so a client that reconnects with
+`Last-Event-ID: k` resumes at `k + 1` on any server process: nothing is stored between
+connections, and nothing is lost or sent twice.
+
+Polling cannot be pushed to, so `/http/tick` reports the latest tick of a clock grid (tick n
+happens at n * interval ms since the epoch); the delay a poller sees between a tick's `ts` and
+its arrival is exactly the cost of polling.
 """
 
 import time
@@ -56,7 +61,30 @@ def first_tick(last_event_id: str | None) -> int:
     return int(last_event_id) + 1
 
 
-def tick_payload(seq: int, size: int, now_ms: int | None = None) -> dict[str, object]:
-    """The JSON body of tick `seq`: its number, the server time in ms and `size` pad chars."""
-    timestamp = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    return {"seq": seq, "ts": timestamp, "pad": "x" * size}
+def tick_payload(seq: int, size: int, timestamp: int | None = None) -> dict[str, object]:
+    """The JSON body of tick `seq`: its number, its time (default: now) and `size` pad chars."""
+    return {"seq": seq, "ts": now_ms() if timestamp is None else timestamp, "pad": "x" * size}
+
+
+def now_ms() -> int:
+    """Server time in milliseconds since the epoch, as in every `ts` field."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class GridTick:
+    """A tick of the clock grid used by polling: tick `seq` happens at `seq * interval` ms."""
+
+    seq: int
+    ts: int
+
+    @classmethod
+    def at(cls, when_ms: int, interval_ms: int) -> "GridTick":
+        """The latest grid tick at or before `when_ms`."""
+        seq = when_ms // interval_ms
+        return cls(seq, seq * interval_ms)
+
+    @classmethod
+    def after(cls, seq: int, interval_ms: int) -> "GridTick":
+        """The grid tick that follows tick `seq`."""
+        return cls(seq + 1, (seq + 1) * interval_ms)

@@ -1,9 +1,9 @@
-"""Plain HTTP handlers: `GET /http/echo` and `POST /http/echo`.
+"""Plain HTTP handlers: `GET|POST /http/echo` and `GET /http/tick` (polling, long-polling).
 
 One request, one response: the protocol every other one here is compared with.
 """
 
-import time
+import asyncio
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
@@ -11,6 +11,8 @@ from aiohttp import web
 
 from server import keys
 from server.core.protocols import WireProtocol
+from server.core.ticks import MAX_INTERVAL_MS, MAX_PAD, GridTick, now_ms, tick_payload
+from server.core.validation import parse_float_param, parse_int_param
 
 HTTP = WireProtocol.HTTP
 HttpHandler = Callable[[web.Request], Awaitable[web.Response]]
@@ -34,11 +36,6 @@ def counted(handler: HttpHandler) -> HttpHandler:
     return wrapper
 
 
-def now_ms() -> int:
-    """Server time in milliseconds since the epoch, as in every `ts` field."""
-    return time.time_ns() // 1_000_000
-
-
 @counted
 async def http_echo_get(request: web.Request) -> web.Response:
     """Describe the request: method, query parameters (lists when repeated) and server time."""
@@ -56,3 +53,33 @@ async def http_echo_post(request: web.Request) -> web.Response:
     body = await request.read()
     content_type = request.headers.get("Content-Type", "application/octet-stream")
     return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+MAX_WAIT_S = 30.0
+
+
+@counted
+async def http_tick(request: web.Request) -> web.Response:
+    """The latest tick of the `interval` grid; with `after` and `wait`, a long-poll.
+
+    `GET /http/tick?interval=MS` answers at once (polling). Adding `after=SEQ&wait=S` holds
+    the request until the tick after SEQ happens, or `wait` seconds pass (long-polling).
+    """
+    query = request.query
+    interval = parse_int_param(
+        "interval", query.get("interval"), default=1000, minimum=1, maximum=MAX_INTERVAL_MS
+    )
+    size = parse_int_param("size", query.get("size"), default=0, minimum=0, maximum=MAX_PAD)
+    wait = parse_float_param("wait", query.get("wait"), default=0, minimum=0, maximum=MAX_WAIT_S)
+    tick = GridTick.at(now_ms(), interval)
+    if "after" in query and wait > 0:
+        after = parse_int_param("after", query["after"], default=0, minimum=0, maximum=2**62)
+        if tick.seq <= after:
+            tick = await _wait_for_tick(GridTick.after(after, interval), interval, wait)
+    return web.json_response(tick_payload(tick.seq, size, tick.ts))
+
+
+async def _wait_for_tick(target: GridTick, interval: int, wait: float) -> GridTick:
+    delay = min(wait, max(0.0, (target.ts - now_ms()) / 1000))
+    await asyncio.sleep(delay)  # a timer, not synchronisation: the tick is a clock event
+    return GridTick.at(now_ms(), interval)

@@ -1,10 +1,12 @@
-"""WebSocket handlers: `GET /ws/echo`.
+"""WebSocket handlers: `GET /ws/echo` and `GET /ws/stream`.
 
 Shape of every WebSocket handler here: upgrade, register (limits, metrics, shutdown), loop,
 clean up. We read close frames ourselves (`autoclose=False`) because the answer to a Close
 depends on its code (RFC 6455 §7.4), which aiohttp does not check fully.
 """
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
@@ -15,6 +17,8 @@ from server.connections import ConnectionLimitReached
 from server.core import close_codes
 from server.core.metrics import Metrics
 from server.core.protocols import WireProtocol
+from server.core.ticks import TickParams, tick_payload
+from server.core.validation import parse_int_param
 
 WS = WireProtocol.WS
 
@@ -82,4 +86,58 @@ async def echo_until_closed(ws: web.WebSocketResponse, metrics: Metrics) -> None
             await ws.close(code=close_codes.reply_to_close(msg.data))
             return
         else:  # CLOSING (we started the close), CLOSED or ERROR: already answered.
+            return
+
+
+async def ws_stream(request: web.Request) -> web.WebSocketResponse:
+    """Push tick messages like `/sse/stream`, as WebSocket text frames.
+
+    `count`, `interval` and `size` mean what they mean for SSE. WebSocket has no
+    Last-Event-ID: a client that wants to resume must say so itself, with `after=SEQ`.
+    A finite stream ends with close 1000.
+    """
+    params = TickParams.from_query(request.query)
+    after = parse_int_param(
+        "after", request.query.get("after"), default=0, minimum=0, maximum=2**62
+    )
+    ws = await accept_websocket(request)
+    async with registered(request, ws) as admitted:
+        if admitted:
+            metrics = request.app[keys.METRICS]
+            pusher = asyncio.create_task(push_ticks(ws, params, after + 1, metrics))
+            try:
+                await drain_until_closed(ws)
+            finally:
+                pusher.cancel()
+                await asyncio.gather(pusher, return_exceptions=True)
+    return ws
+
+
+async def push_ticks(
+    ws: web.WebSocketResponse, params: TickParams, first: int, metrics: Metrics
+) -> None:
+    """Send ticks `first`.. on the `interval` schedule, then close 1000 if the stream ends."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    seq = first
+    while not params.is_finished(seq):
+        text = json.dumps(tick_payload(seq, params.size), separators=(",", ":"))
+        await ws.send_str(text)
+        metrics.sent(WS, len(text))
+        seq += 1
+        # Deadlines from the start, not sleeps after each send, so ticks do not drift.
+        await asyncio.sleep(
+            max(0.0, started + (seq - first) * params.interval_ms / 1000 - loop.time())
+        )
+    await ws.close(code=WSCloseCode.OK, message=b"stream complete")
+
+
+async def drain_until_closed(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) what the client sends, answering its Close, until the socket closes."""
+    while True:
+        msg = await ws.receive()
+        if msg.type is WSMsgType.CLOSE:
+            await ws.close(code=close_codes.reply_to_close(msg.data))
+            return
+        if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
             return
