@@ -5,6 +5,8 @@ from aiohttp import web
 from server import keys
 from server.connections import LiveConnections
 from server.core.metrics import Metrics
+from server.core.ratelimit import RateLimiterPool
+from server.core.rooms import DropReason, InMemoryHub, Subscription
 from server.errors import json_errors
 from server.routes import setup_routes
 from server.settings import Settings
@@ -17,11 +19,27 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.LIVE_CONNECTIONS] = LiveConnections(settings.max_connections)
+    app[keys.HUB] = _make_hub(settings, app[keys.METRICS])
+    app[keys.HTTP_RATE_LIMITS] = RateLimiterPool(settings.room_rate, settings.room_burst)
     setup_routes(app, settings)
     app.on_shutdown.append(_say_goodbye)
     return app
 
 
+def _make_hub(settings: Settings, metrics: Metrics) -> InMemoryHub:
+    def count_drop(_subscription: Subscription, reason: DropReason) -> None:
+        if reason is DropReason.SLOW_CONSUMER:
+            metrics.refused("slow_consumer")
+
+    return InMemoryHub(
+        history_size=settings.room_history,
+        queue_size=settings.room_queue,
+        max_rooms=settings.max_rooms,
+        on_drop=count_drop,
+    )
+
+
 async def _say_goodbye(app: web.Application) -> None:
-    """On shutdown: WebSockets get 1001 (going away), SSE streams end."""
+    """On shutdown: WebSockets get 1001 (going away), SSE streams end, long-polls return."""
+    app[keys.HUB].close()
     await app[keys.LIVE_CONNECTIONS].close_all()

@@ -1,18 +1,22 @@
 """Errors become JSON `{"error": ...}` with the right status, in one place, for every route.
 
 Domain errors carry a message fit for the user (`ValidationError` -> 400,
+`RateLimited` -> 429, `RoomError` and
 `ConnectionLimitReached` -> 503); aiohttp's own HTTP errors (404, 405, 413 ...) keep their
 status and get a sentence that says what to do. Anything unexpected is logged with its
 traceback and answered with a bare 500: a traceback never reaches the client.
 """
 
 import logging
+import math
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from server import keys
 from server.connections import ConnectionLimitReached
+from server.core.ratelimit import RateLimited
+from server.core.rooms import RoomError
 from server.core.validation import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ValidationError as exc:
         return _logged(request, error_response(400, str(exc)))
+    except RateLimited as exc:
+        request.app[keys.METRICS].refused("rate_limit")
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        return _logged(request, error_response(429, str(exc), retry))
+    except RoomError as exc:
+        return _logged(request, error_response(503, str(exc), {"Retry-After": "1"}))
     except ConnectionLimitReached as exc:
         request.app[keys.METRICS].refused("max_connections")
         return _logged(request, error_response(503, str(exc), {"Retry-After": "1"}))

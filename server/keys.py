@@ -4,8 +4,12 @@ from aiohttp import web
 
 from server.connections import LiveConnections
 from server.core.metrics import Metrics
+from server.core.ratelimit import RateLimiterPool
+from server.core.rooms import RoomHub
 from server.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 LIVE_CONNECTIONS = web.AppKey("live_connections", LiveConnections)
+HUB = web.AppKey("hub", RoomHub)
+HTTP_RATE_LIMITS = web.AppKey("http_rate_limits", RateLimiterPool)

@@ -12,12 +12,17 @@ def setup_routes(app: web.Application, settings: Settings) -> None:
         [
             web.get("/ws/echo", ws.ws_echo),
             web.get("/ws/stream", ws.ws_stream),
+            web.get("/ws/room/{room}", ws.ws_room),
             web.get("/sse/stream", sse.sse_stream),
+            web.get("/sse/room/{room}", sse.sse_room),
             web.get("/http/echo", http.http_echo_get),
             web.post("/http/echo", http.http_echo_post),
             web.get("/http/tick", http.http_tick),
+            web.post("/http/room/{room}", http.http_room_post),
+            web.get("/http/room/{room}", http.http_room_get),
             web.get("/api/stats", api.stats),
             web.get("/api/config", api.config),
+            web.get("/api/rooms", api.rooms),
             web.get("/healthz", api.healthz),
             web.get("/", api.index),
         ]

@@ -75,6 +75,29 @@ class Settings:
     sse_retry: int = _option(
         2000, "reconnection delay in ms that SSE streams advise with `retry:`", minimum=0
     )
+    ws_send_timeout: float = _option(
+        10.0,
+        "seconds a room message may wait to be written to a WebSocket that does not read "
+        "before the connection is aborted; 0 = wait forever",
+        minimum=0,
+    )
+    room_history: int = _option(1000, "messages each room keeps for resume and polling", minimum=1)
+    room_queue: int = _option(
+        256,
+        "messages a room subscriber may fall behind before it is dropped as a slow consumer",
+        minimum=1,
+    )
+    max_rooms: int = _option(1000, "most rooms that may exist at once", minimum=1)
+    room_rate: float = _option(
+        20.0,
+        "room messages a connection (HTTP: a client address) may send per second; 0 = no limit",
+        minimum=0,
+    )
+    room_burst: int = _option(
+        40, "room messages a connection may send at once before the rate applies", minimum=1
+    )
+    max_user: int = _option(32, "longest user name in a room message, in characters", minimum=1)
+    max_text: int = _option(4096, "longest room message text, in characters", minimum=1)
     shutdown_timeout: float = _option(
         2.0, "seconds open requests get to finish when the server stops", minimum=0
     )

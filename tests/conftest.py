@@ -34,6 +34,9 @@ async def server(start_server: ServerFactory) -> TestServer:
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain aiohttp client session, closed after the test."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+    """An aiohttp client session, closed after the test. No pool limit: long-lived streams
+    would otherwise queue behind aiohttp's default of 100 connections."""
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
         yield client

@@ -6,6 +6,7 @@ accepted message takes one token. So a client may send `burst` messages at once,
 """
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 # Refill arithmetic is in floats: 1/3 s at 3/s may give 0.999...; that still counts as a token.
@@ -59,3 +60,49 @@ class RateLimiter:
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate_per_s)
         self._updated = now
+
+
+class RateLimited(Exception):
+    """A client sent faster than its limit; `retry_after` says when it may send again."""
+
+    def __init__(self, rate_per_s: float, retry_after: float) -> None:
+        super().__init__(
+            f"rate limit: at most {rate_per_s:g} messages per second; retry in {retry_after:.2f} s"
+        )
+        self.retry_after = retry_after
+
+
+def acquire_or_raise(limiter: RateLimiter) -> None:
+    """Take a token from `limiter` or raise `RateLimited` saying when to retry."""
+    if not limiter.try_acquire():
+        raise RateLimited(limiter.rate_per_s, limiter.retry_after())
+
+
+class RateLimiterPool:
+    """One `RateLimiter` per key (a client address), for clients without a connection of
+    their own. Bounded: past `max_keys` the least recently used bucket is forgotten, which
+    only ever gives that client a fresh, full bucket."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: int,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate_per_s, self.burst, self._clock = rate_per_s, burst, clock
+        self._max_keys = max_keys
+        self._limiters: OrderedDict[str, RateLimiter] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._limiters)
+
+    def for_key(self, key: str) -> RateLimiter:
+        """The limiter of `key`, created full on first use."""
+        limiter = self._limiters.pop(key, None)
+        if limiter is None:
+            limiter = RateLimiter(self.rate_per_s, self.burst, self._clock)
+        self._limiters[key] = limiter
+        if len(self._limiters) > self._max_keys:
+            self._limiters.popitem(last=False)
+        return limiter

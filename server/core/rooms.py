@@ -91,12 +91,16 @@ class RoomInfo:
     waiters: int  # long-poll requests currently parked in `wait_for`
 
     def to_json(self) -> dict[str, object]:
-        """JSON-ready form of the snapshot."""
+        """JSON-ready form of the snapshot; an HTTP long-poll counts as an HTTP subscriber."""
+        subscribers = dict(self.subscribers)
+        subscribers[WireProtocol.HTTP.value] = (
+            subscribers.get(WireProtocol.HTTP.value, 0) + self.waiters
+        )
         return {
             "name": self.name,
             "last_id": self.last_id,
             "history_size": self.history_size,
-            "subscribers": dict(self.subscribers),
+            "subscribers": subscribers,
             "waiters": self.waiters,
         }
 

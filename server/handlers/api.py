@@ -17,6 +17,12 @@ async def config(request: web.Request) -> web.Response:
     return web.json_response(request.app[keys.SETTINGS].public)
 
 
+async def rooms(request: web.Request) -> web.Response:
+    """Every room with its last id, history size and subscribers per protocol."""
+    infos = request.app[keys.HUB].rooms()
+    return web.json_response({"rooms": [info.to_json() for info in infos]})
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: 200 `ok` while the server serves requests."""
     return web.Response(text="ok")

@@ -1,4 +1,4 @@
-"""Plain HTTP handlers: `GET|POST /http/echo` and `GET /http/tick` (polling, long-polling).
+"""Plain HTTP handlers: `/http/echo`, `/http/tick` and `/http/room/{room}`.
 
 One request, one response: the protocol every other one here is compared with.
 """
@@ -12,7 +12,8 @@ from aiohttp import web
 from server import keys
 from server.core.protocols import WireProtocol
 from server.core.ticks import MAX_INTERVAL_MS, MAX_PAD, GridTick, now_ms, tick_payload
-from server.core.validation import parse_float_param, parse_int_param
+from server.core.validation import ValidationError, parse_float_param, parse_int_param
+from server.handlers import chat
 
 HTTP = WireProtocol.HTTP
 HttpHandler = Callable[[web.Request], Awaitable[web.Response]]
@@ -83,3 +84,38 @@ async def _wait_for_tick(target: GridTick, interval: int, wait: float) -> GridTi
     delay = min(wait, max(0.0, (target.ts - now_ms()) / 1000))
     await asyncio.sleep(delay)  # a timer, not synchronisation: the tick is a clock event
     return GridTick.at(now_ms(), interval)
+
+
+@counted
+async def http_room_post(request: web.Request) -> web.Response:
+    """Publish `{"user", "text"}` to the room; 201 with the stored message.
+
+    `?via=sse` labels the message as sent by an SSE participant, which has no way to send on
+    its stream and so posts here.
+    """
+    room = chat.room_name(request)
+    via = request.query.get("via", "http")
+    if via not in (WireProtocol.HTTP, WireProtocol.SSE):
+        raise ValidationError(f"via must be http or sse, got {via!r}")
+    limiter = request.app[keys.HTTP_RATE_LIMITS].for_key(request.remote or "unknown")
+    body = await request.read()
+    message = await chat.publish(request, body, WireProtocol(via), limiter, room)
+    return web.json_response(message.to_json(), status=201)
+
+
+@counted
+async def http_room_get(request: web.Request) -> web.Response:
+    """Messages after `since` as a JSON list; with `wait` > 0 a long-poll.
+
+    A long-poll returns as soon as a message arrives, or `[]` after `wait` seconds. When the
+    history no longer holds some messages after `since`, `X-Lost-Messages` says how many.
+    """
+    room = chat.room_name(request)
+    since = chat.cursor(request, "since") or 0
+    wait = parse_float_param(
+        "wait", request.query.get("wait"), default=0, minimum=0, maximum=MAX_WAIT_S
+    )
+    hub = request.app[keys.HUB]
+    replay = await hub.wait_for(room, since, wait) if wait > 0 else hub.since(room, since)
+    headers = {"X-Lost-Messages": str(replay.lost)} if replay.lost else None
+    return web.json_response([m.to_json() for m in replay.messages], headers=headers)

@@ -1,4 +1,4 @@
-"""Server-Sent Events handlers: `GET /sse/stream`.
+"""Server-Sent Events handlers: `GET /sse/stream` and `GET /sse/room/{room}`.
 
 An SSE response is one long HTTP response of `text/event-stream` text (WHATWG HTML §9.2).
 `aiohttp-sse` formats events and sends keep-alive comments; this module decides what to send.
@@ -6,6 +6,7 @@ An SSE response is one long HTTP response of `text/event-stream` text (WHATWG HT
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from typing import Any
@@ -15,9 +16,12 @@ from aiohttp_sse import EventSourceResponse, sse_response
 
 from server import keys
 from server.core.protocols import WireProtocol
+from server.core.rooms import DropReason, Replay, SubscriberDropped, Subscription
 from server.core.ticks import TickParams, first_tick, tick_payload
+from server.handlers import chat
 
 SSE = WireProtocol.SSE
+logger = logging.getLogger(__name__)
 
 
 class LabEventStream(EventSourceResponse):
@@ -64,15 +68,26 @@ async def open_stream(request: web.Request) -> AsyncIterator[LabEventStream]:
             stack.callback(metrics.closed, SSE)
             # A block with only `retry:` sets the reconnection time and dispatches no event.
             await sse.write(f"retry: {settings.sse_retry}\r\n\r\n".encode())
-            yield sse
+            try:
+                yield sse
+            except TimeoutError:  # the client stopped reading; aiohttp-sse aborted the socket
+                metrics.refused("send_timeout")
+            except ConnectionResetError:  # the client left mid-write: nothing to answer
+                pass
+            except Exception:  # headers are sent: a 500 is impossible, so end the stream
+                logger.exception("unexpected error in %s %s", request.method, request.path)
 
 
 async def send_event(
-    request: web.Request, sse: EventSourceResponse, event: str, data: object, event_id: int
+    request: web.Request,
+    sse: EventSourceResponse,
+    event: str,
+    data: object,
+    event_id: int | None = None,
 ) -> None:
-    """Send one event with a JSON body; counts it in the metrics."""
+    """Send one event with a JSON body (and an `id:` unless `event_id` is None); counted."""
     text = json.dumps(data, separators=(",", ":"))
-    await sse.send(text, id=str(event_id), event=event)
+    await sse.send(text, id=None if event_id is None else str(event_id), event=event)
     request.app[keys.METRICS].sent(SSE, len(text.encode()))
 
 
@@ -102,3 +117,43 @@ def _ticks_from(seq: int, params: TickParams) -> range:
     if params.count:
         return range(seq, params.count + 1)
     return range(seq, 2**63)
+
+
+async def sse_room(request: web.Request) -> web.StreamResponse:
+    """Room messages as `event: message` with `id: <message id>`, resuming after Last-Event-ID.
+
+    A resume first replays what history still holds after the id (preceded by `event: gap`
+    when some is gone), then continues live: subscription and replay are taken together, so
+    nothing is missed or sent twice. A subscriber too slow to keep up gets `event: dropped`.
+    """
+    room = chat.room_name(request)
+    after = chat.cursor(request, "after", header="Last-Event-ID")
+    hub = request.app[keys.HUB]
+    subscription, replay = hub.subscribe(room, SSE, after_id=after)
+    try:
+        async with open_stream(request) as sse:
+            await send_replay(request, sse, replay)
+            await relay_room(request, sse, subscription)
+    finally:
+        hub.unsubscribe(subscription)
+    return sse
+
+
+async def send_replay(request: web.Request, sse: EventSourceResponse, replay: Replay) -> None:
+    """The `gap` notice, if history lost messages, then the messages still in history."""
+    if replay.lost:
+        await send_event(request, sse, "gap", {"lost": replay.lost})
+    for message in replay.messages:
+        await send_event(request, sse, "message", message.to_json(), message.id)
+
+
+async def relay_room(
+    request: web.Request, sse: EventSourceResponse, subscription: Subscription
+) -> None:
+    """Forward live messages until the client leaves, the server stops or the hub drops us."""
+    try:
+        async for message in subscription:
+            await send_event(request, sse, "message", message.to_json(), message.id)
+    except SubscriberDropped as exc:
+        if exc.reason is DropReason.SLOW_CONSUMER:
+            await send_event(request, sse, "dropped", {"reason": str(exc.reason)})

@@ -2,7 +2,7 @@
 
 import pytest
 
-from server.core.ratelimit import RateLimiter
+from server.core.ratelimit import RateLimited, RateLimiter, RateLimiterPool, acquire_or_raise
 
 
 class FakeClock:
@@ -88,3 +88,21 @@ def test_zero_rate_is_unlimited(clock: FakeClock) -> None:
 def test_rejects_bad_configuration(rate: float, burst: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RateLimiter(rate, burst)
+
+
+def test_acquire_or_raise_says_when_to_retry() -> None:
+    limiter = RateLimiter(2, 1, clock=FakeClock())
+    acquire_or_raise(limiter)
+    with pytest.raises(RateLimited, match="at most 2 messages per second") as refused:
+        acquire_or_raise(limiter)
+    assert refused.value.retry_after == pytest.approx(0.5)
+
+
+def test_pool_keeps_one_bucket_per_key_and_stays_bounded() -> None:
+    pool = RateLimiterPool(1, 1, max_keys=2, clock=FakeClock())
+    assert pool.for_key("a").try_acquire()
+    assert not pool.for_key("a").try_acquire()
+    assert pool.for_key("b").try_acquire()
+    pool.for_key("c")
+    assert len(pool) == 2
+    assert pool.for_key("a").try_acquire()  # "a" was forgotten: a fresh, full bucket

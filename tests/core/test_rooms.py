@@ -432,6 +432,6 @@ def test_room_info_json() -> None:
         "name": "lobby",
         "last_id": 3,
         "history_size": 3,
-        "subscribers": {"ws": 1, "sse": 0, "http": 0},
+        "subscribers": {"ws": 1, "sse": 0, "http": 2},  # long-polls count as HTTP subscribers
         "waiters": 2,
     }

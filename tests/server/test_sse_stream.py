@@ -2,22 +2,10 @@
 
 import json
 
-import aiohttp
 import pytest
 
-from client.sse_parser import EventStreamParser, ServerSentEvent
-
-
-async def read_events(
-    response: aiohttp.ClientResponse, parser: EventStreamParser, limit: int | None = None
-) -> list[ServerSentEvent]:
-    """Events until the stream ends, or until `limit` events have arrived."""
-    events: list[ServerSentEvent] = []
-    async for chunk in response.content.iter_any():
-        events.extend(parser.feed(chunk))
-        if limit is not None and len(events) >= limit:
-            break
-    return events
+from client.sse_parser import EventStreamParser
+from tests.streams import read_events
 
 
 async def test_finite_stream_sends_retry_then_numbered_ticks(server, session) -> None:
@@ -55,7 +43,7 @@ async def test_resume_after_last_event_id_has_no_gap_and_no_duplicate(server, se
     async with session.get(url) as resp:
         first = await read_events(resp, parser, limit=2)
     parser.reset()
-    headers = {"Last-Event-ID": parser.last_event_id}
+    headers = {"Last-Event-ID": first[-1].last_event_id}
     async with session.get(url, headers=headers) as resp:
         rest = await read_events(resp, parser)
     seqs = [json.loads(e.data)["seq"] for e in first + rest]

@@ -1,0 +1,51 @@
+"""What the room handlers of all three protocols share: the room from the URL, the resume
+cursor, and publishing a client's message with validation and rate limiting.
+
+Errors are raised, not answered: each protocol maps them its own way (HTTP status in
+`server/errors.py`, an `{"error": ...}` frame or a close code in `ws.py`).
+"""
+
+from aiohttp import web
+
+from server import keys
+from server.core.protocols import WireProtocol
+from server.core.ratelimit import RateLimiter, acquire_or_raise
+from server.core.rooms import RoomMessage
+from server.core.validation import Limits, parse_chat_message, parse_int_param, validate_room_name
+
+MAX_ID = 2**62
+
+
+def room_name(request: web.Request) -> str:
+    """The `{room}` of the URL; raises `ValidationError` for a name outside the rules."""
+    return validate_room_name(request.match_info["room"])
+
+
+def cursor(request: web.Request, name: str, header: str | None = None) -> int | None:
+    """A message id to resume after, from the query (`name`) or a header; None if absent."""
+    raw = request.query.get(name)
+    if raw is None and header is not None:
+        raw = request.headers.get(header)
+    if raw is None:
+        return None
+    label = header if name not in request.query and header else name
+    return parse_int_param(label, raw, default=0, minimum=0, maximum=MAX_ID)
+
+
+async def publish(
+    request: web.Request, raw: str | bytes, via: WireProtocol, limiter: RateLimiter, room: str
+) -> RoomMessage:
+    """Validate `raw` ({"user", "text"} JSON), spend a rate-limit token and publish it.
+
+    Raises `ValidationError`, `RateLimited` or a `RoomError`, each with a message for the user.
+    """
+    settings = request.app[keys.SETTINGS]
+    chat = parse_chat_message(raw, Limits(max_user=settings.max_user, max_text=settings.max_text))
+    acquire_or_raise(limiter)
+    return await request.app[keys.HUB].publish(room, chat.user, chat.text, via)
+
+
+def new_limiter(request: web.Request) -> RateLimiter:
+    """A rate limiter for one connection, from the settings."""
+    settings = request.app[keys.SETTINGS]
+    return RateLimiter(settings.room_rate, settings.room_burst)
