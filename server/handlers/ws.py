@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
+import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import keys
@@ -31,8 +32,9 @@ logger = logging.getLogger(__name__)
 async def accept_websocket(request: web.Request) -> web.WebSocketResponse:
     """Complete the upgrade with a `WebSocketResponse` configured from the settings."""
     settings = request.app[keys.SETTINGS]
-    # aiohttp refuses a frame whose length *equals* max_msg_size; +1 makes the setting mean
-    # "the largest message allowed", as documented. 0 stays 0 (unlimited).
+    # aiohttp refuses a plain frame whose length *equals* max_msg_size but lets a compressed
+    # one of max_msg_size + 1 through; we give it one byte of slack and apply the exact
+    # limit in `too_big`. 0 stays 0 (unlimited).
     max_msg_size = settings.ws_max_size + 1 if settings.ws_max_size else 0
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat or None,
@@ -75,28 +77,45 @@ async def ws_echo(request: web.Request) -> web.WebSocketResponse:
     ws = await accept_websocket(request)
     async with registered(request, ws) as admitted:
         if admitted:
-            await echo_until_closed(ws, request.app[keys.METRICS])
+            await echo_until_closed(ws, request)
     return ws
 
 
-async def echo_until_closed(ws: web.WebSocketResponse, metrics: Metrics) -> None:
+async def echo_until_closed(ws: web.WebSocketResponse, request: web.Request) -> None:
     """The echo loop. aiohttp itself closes on bad input (oversize 1009, bad UTF-8 1007)."""
+    metrics = request.app[keys.METRICS]
     while True:
         msg = await ws.receive()
-        if msg.type is WSMsgType.TEXT:
-            size = len(msg.data.encode())
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            size = payload_size(msg)
+            if await too_big(request, ws, size):
+                return
             metrics.received(WS, size)
-            await ws.send_str(msg.data)
+            if msg.type is WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+            else:
+                await ws.send_bytes(msg.data)
             metrics.sent(WS, size)
-        elif msg.type is WSMsgType.BINARY:
-            metrics.received(WS, len(msg.data))
-            await ws.send_bytes(msg.data)
-            metrics.sent(WS, len(msg.data))
         elif msg.type is WSMsgType.CLOSE:
             await ws.close(code=close_codes.reply_to_close(msg.data))
             return
         else:  # CLOSING (we started the close), CLOSED or ERROR: already answered.
             return
+
+
+def payload_size(msg: aiohttp.WSMessage) -> int:
+    """Bytes of a text or binary message's payload."""
+    return len(msg.data) if isinstance(msg.data, bytes) else len(msg.data.encode())
+
+
+async def too_big(request: web.Request, ws: web.WebSocketResponse, size: int) -> bool:
+    """Close with 1009 and return True if a message of `size` bytes is over the limit."""
+    limit = request.app[keys.SETTINGS].ws_max_size
+    if not limit or size <= limit:
+        return False
+    reason = f"message of {size} bytes is over the limit of {limit}"
+    await ws.close(code=WSCloseCode.MESSAGE_TOO_BIG, message=reason.encode())
+    return True
 
 
 async def ws_stream(request: web.Request) -> web.WebSocketResponse:
@@ -254,9 +273,9 @@ async def publish_incoming(request: web.Request, ws: web.WebSocketResponse, room
     while True:
         msg = await ws.receive()
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            metrics.received(
-                WS, len(msg.data) if isinstance(msg.data, bytes) else len(msg.data.encode())
-            )
+            if await too_big(request, ws, payload_size(msg)):
+                return
+            metrics.received(WS, payload_size(msg))
             try:
                 await chat.publish(request, msg.data, WS, limiter, room)
             except (ValidationError, RateLimited, RoomError) as exc:
