@@ -1,0 +1,498 @@
+"""The docs are tested: every runnable command in them runs, every link and path exists.
+
+Conventions in README.md and docs/**/*.md (GitHub hides HTML comments, so readers never see
+them):
+
+    <!-- runnable -->                  the ```sh block right below is run by this test
+    <!-- runnable timeout=30 -->       ... with a longer limit than DEFAULT_TIMEOUT_S
+    <!-- runnable server="--ws-heartbeat 2" -->   ... against its own server with these options
+    <!-- not-runnable: why -->         the ```sh block below is not run (interactive, needs a
+                                       browser, kills the server); the reason is for readers
+    <!-- expect: some text -->         after a runnable block: the output must contain it
+    <!-- output -->                    before the first ```text block after a runnable block:
+                                       the output must have the same *shape* (see `shape`)
+
+Each block runs with bash in the repository root against a server this test starts on a free
+port: `127.0.0.1:8080` in a command becomes the test server's address, `python -m client`
+gets `--url` when the command does not give one, and `python` is this interpreter. A block
+passes when it exits 0 within its timeout and its output matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+# Files whose every ```sh block must say whether it runs (habit 7 of shared/STYLE.md).
+OWN_DOCS = [
+    REPO / "docs" / "index.md",
+    REPO / "docs" / "protocols.md",
+    *sorted((REPO / "docs" / "labs").glob("0[1-6]-*.md")),
+    REPO / "docs" / "labs" / "README.md",
+]
+DEFAULT_URL = "127.0.0.1:8080"
+DEFAULT_TIMEOUT_S = 20.0
+
+RUNNABLE = re.compile(r"^\s*<!--\s*runnable\b(?P<attrs>.*?)-->\s*$")
+NOT_RUNNABLE = re.compile(r"^\s*<!--\s*not-runnable:\s*\S.*-->\s*$")
+EXPECT = re.compile(r"^\s*<!--\s*expect:\s?(?P<text>.*?)\s*-->\s*$")
+OUTPUT = re.compile(r"^\s*<!--\s*output\s*-->\s*$")
+FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w-]*)\s*$")
+SHELL_LANGS = {"sh", "bash", "shell"}
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One runnable shell block of a Markdown file."""
+
+    path: Path
+    line: int  # 1-based line of the opening fence
+    script: str
+    timeout: float = DEFAULT_TIMEOUT_S
+    server_args: tuple[str, ...] = ()
+    expects: tuple[str, ...] = ()
+    output: str | None = None
+
+    @property
+    def id(self) -> str:
+        """`docs/labs/01-echo.md:42`, so a failure points at the doc."""
+        return f"{self.path.relative_to(REPO)}:{self.line}"
+
+
+@dataclass(slots=True)
+class Fenced:
+    """A fenced block: its language, first line (1-based), body, and the line after it."""
+
+    lang: str
+    line: int
+    body: str
+    end: int  # index of the line after the closing fence
+
+
+def read_fence(lines: list[str], start: int) -> Fenced | None:
+    """The fenced block opening at `lines[start]`, or None if that line opens none."""
+    opening = FENCE.match(lines[start])
+    if opening is None:
+        return None
+    indent = len(opening["indent"])
+    body: list[str] = []
+    for index in range(start + 1, len(lines)):
+        if lines[index].strip() == "```":
+            return Fenced(opening["lang"], start + 1, "\n".join(body) + "\n", index + 1)
+        body.append(lines[index][indent:] if lines[index][:indent].isspace() else lines[index])
+    raise AssertionError(f"unclosed ``` fence at line {start + 1}")
+
+
+def parse_attrs(text: str) -> dict[str, str]:
+    """`timeout=30 server="--a 1"` -> {"timeout": "30", "server": "--a 1"}."""
+    attrs: dict[str, str] = {}
+    for token in shlex.split(text):
+        name, sep, value = token.partition("=")
+        if not sep or name not in ("timeout", "server"):
+            raise AssertionError(f"unknown runnable attribute {token!r}")
+        attrs[name] = value
+    return attrs
+
+
+def runnable_blocks(path: Path) -> list[Block]:
+    """Every block of `path` marked `<!-- runnable -->`, with its expectations."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    for index, line in enumerate(lines):
+        marker = RUNNABLE.match(line)
+        if marker is None:
+            continue
+        fenced = read_fence(lines, index + 1) if index + 1 < len(lines) else None
+        where = f"{path.relative_to(REPO)}:{index + 1}"
+        message = f"{where}: <!-- runnable --> must stand right above a ```sh fence"
+        assert fenced is not None, message
+        assert fenced.lang in SHELL_LANGS, message
+        attrs = parse_attrs(marker["attrs"])
+        expects, output = _expectations(lines, fenced.end)
+        blocks.append(
+            Block(
+                path=path,
+                line=fenced.line,
+                script=fenced.body,
+                timeout=float(attrs.get("timeout", DEFAULT_TIMEOUT_S)),
+                server_args=tuple(shlex.split(attrs.get("server", ""))),
+                expects=tuple(expects),
+                output=output,
+            )
+        )
+    return blocks
+
+
+def _expectations(lines: list[str], start: int) -> tuple[list[str], str | None]:
+    """`<!-- expect -->` lines right after a block, and an `<!-- output -->` block after it."""
+    expects: list[str] = []
+    index = start
+    while index < len(lines) and (not lines[index].strip() or EXPECT.match(lines[index])):
+        found = EXPECT.match(lines[index])
+        if found:
+            expects.append(found["text"])
+        index += 1
+    output_marked = False
+    for later in range(index, len(lines)):
+        if RUNNABLE.match(lines[later]) or NOT_RUNNABLE.match(lines[later]):
+            break
+        if OUTPUT.match(lines[later]):
+            output_marked = True
+        elif FENCE.match(lines[later]):
+            fenced = read_fence(lines, later)
+            if output_marked and fenced is not None:
+                return expects, fenced.body
+            break
+    return expects, None
+
+
+ALL_BLOCKS = [block for path in DOC_FILES for block in runnable_blocks(path)]
+
+
+# ------------------------------------------------------------------ servers and commands
+
+
+@dataclass
+class Server:
+    """A `python -m server` process on a free port; its log goes to a temporary file."""
+
+    args: tuple[str, ...]
+    process: subprocess.Popen[str] = field(init=False)
+    log: IO[str] = field(init=False)
+    address: str = field(init=False)
+
+    def start(self) -> Server:
+        """Start the process and wait until it prints the address it serves on."""
+        self.log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--port", "0", *self.args],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # the server prints this line first
+        found = re.search(r"http://([\d.]+:\d+)", line)
+        if found is None:
+            self.stop()
+            raise AssertionError(f"the server did not start: {line!r}\n{self.log_text()}")
+        self.address = found[1]
+        return self
+
+    def log_text(self) -> str:
+        """The server's log so far (for failure messages)."""
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def stop(self) -> None:
+        """Stop it as Ctrl-C would, and kill it if it does not stop in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.log.close()
+
+
+CLIENT_CALL = re.compile(r"\bpython3? -m client\b")
+COMMAND_END = set("|;&<>)\n")
+
+
+def add_client_url(script: str, base_url: str) -> str:
+    """Give every `python -m client ...` command without `--url` the test server's URL.
+
+    The option goes at the end of that simple command (before a pipe, `;`, `&&`, a
+    redirection or the end of the line), where argparse accepts it after any subcommand.
+    """
+    pieces: list[str] = []
+    position = 0
+    for call in CLIENT_CALL.finditer(script):
+        if call.start() < position:
+            continue
+        end = _command_end(script, call.end())
+        if "--url" not in script[call.end() : end]:
+            pieces.append(script[position:end].rstrip(" ") + f" --url {base_url}")
+            position = end
+            if end < len(script) and script[end] != " ":
+                pieces.append(" ")
+    pieces.append(script[position:])
+    return "".join(pieces)
+
+
+def _command_end(script: str, start: int) -> int:
+    """Index of the first unquoted character that ends the simple command at `start`."""
+    quote = ""
+    index = start
+    while index < len(script):
+        char = script[index]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "\\" and script[index + 1 : index + 2] == "\n":
+            index += 2
+            continue
+        elif char in COMMAND_END:
+            return index
+        index += 1
+    return index
+
+
+def prepare(script: str, address: str) -> str:
+    """The block's script, pointed at the server on `address`."""
+    script = script.replace(DEFAULT_URL, address).replace("localhost:8080", address)
+    return add_client_url(script, f"http://{address}")
+
+
+def run_script(script: str, timeout: float) -> tuple[int, str]:
+    """Run `script` with bash -e in the repository root; (exit status, stdout + stderr).
+
+    It runs in its own process group, which is killed afterwards, so background jobs
+    (`curl ... &`) cannot outlive the block.
+    """
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "100", "TERM": "dumb"})
+    with subprocess.Popen(
+        ["bash", "-e", "-c", script],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            output, _ = process.communicate()
+            return -1, f"{output}\n[timed out after {timeout} s]"
+        finally:
+            _kill_group(process.pid)
+    return process.returncode, output
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def shape(text: str) -> list[str]:
+    """Output with what changes from run to run replaced, line by line.
+
+    Numbers become N, hex dumps HEX, dates DATE and base64 keys B64: the lines, their order
+    and every fixed word must match; the values may differ.
+    """
+    result = []
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line:
+            continue
+        line = re.sub(r"^(>>|<<)\s+[0-9a-f]{2}( [0-9a-f]{2})*$", r"\1 HEX", line)
+        line = re.sub(r"key=[0-9a-f]{8}", "key=HEX", line)
+        line = re.sub(r"Date: [^\\]*", "Date: DATE", line)
+        line = re.sub(r"[A-Za-z0-9+/]{22,}={0,2}", "B64", line)
+        line = re.sub(r"\d+(\.\d+)?", "N", line)
+        result.append(line)
+    return result
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[Server]:
+    """One server for every block that does not ask for options of its own."""
+    server = Server(()).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.id for block in ALL_BLOCKS])
+def test_runnable_block(block: Block, shared_server: Server) -> None:
+    """The block exits 0 within its timeout, and prints what the doc says it prints."""
+    server = Server(block.server_args).start() if block.server_args else shared_server
+    try:
+        status, output = run_script(prepare(block.script, server.address), block.timeout)
+        log = server.log_text()
+    finally:
+        if server is not shared_server:
+            server.stop()
+    output = output.replace(server.address, DEFAULT_URL)
+    context = f"{block.id} exited {status}:\n{block.script}\n--- output ---\n{output}"
+    assert status == 0, f"{context}\n--- server log ---\n{log}"
+    for expected in block.expects:
+        assert expected in output, f"{context}\n--- missing ---\n{expected}"
+    if block.output is not None:
+        shown = f"{context}\n--- the doc shows ---\n{block.output}"
+        assert shape(output) == shape(block.output), shown
+
+
+# ------------------------------------------------------------------ the parser's own tests
+
+
+def test_add_client_url_puts_the_option_at_the_end_of_each_client_command() -> None:
+    """The rewrite handles pipes, chains, quotes and an explicit --url."""
+    base = "http://127.0.0.1:9"
+    script = (
+        "python -m client ws hello | head -1\n"
+        "python -m client http --data 'a | b' && python -m client sse --url X\n"
+        "python -m client bench rtt -n 5 > /tmp/out.txt\n"
+    )
+    assert add_client_url(script, base) == (
+        f"python -m client ws hello --url {base} | head -1\n"
+        f"python -m client http --data 'a | b' --url {base} && python -m client sse --url X\n"
+        f"python -m client bench rtt -n 5 --url {base} > /tmp/out.txt\n"
+    )
+
+
+def test_shape_ignores_values_but_not_words() -> None:
+    """Numbers, hex dumps and keys may differ between runs; words may not."""
+    assert shape("<<   81 05 68 65\nid: 12 ts=1764\n") == shape("<<   81 07\nid: 3 ts=9\n")
+    assert shape("id: 1\n") != shape("event: 1\n")
+
+
+def test_blocks_are_found() -> None:
+    """The extraction finds blocks at all (a broken regex would silently test nothing)."""
+    assert len(ALL_BLOCKS) >= 10
+
+
+# ------------------------------------------------------------------ links and paths
+
+LINK = re.compile(r"(?<!\!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\(([^)\s]+)\)")
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+REPO_PATH = re.compile(
+    r"^(?:server|client|static|tests|docs|scripts|benchmarks)/[\w.*{},/-]*(?::\d+)?$"
+)
+
+
+def prose_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line outside fenced blocks."""
+    in_fence = False
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip().startswith("```"):
+            in_fence = not in_fence
+            continue
+        if not in_fence:
+            yield number, line
+
+
+def github_anchors(path: Path) -> set[str]:
+    """The `#fragment`s GitHub gives the headings of a Markdown file."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    for _, line in prose_lines(path):
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if heading is None:
+            continue
+        text = re.sub(r"`|\*\*|\[([^\]]*)\]\([^)]*\)", r"\1", heading[1]).lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def link_problems(path: Path) -> list[str]:
+    """Relative links of `path` whose file (or heading anchor) does not exist."""
+    problems = []
+    for number, line in prose_lines(path):
+        for match in LINK.finditer(line):
+            target = match[1] or match[2]
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("//"):
+                continue  # http:, https:, mailto: ...
+            file_part, _, anchor = target.partition("#")
+            resolved = (path.parent / file_part).resolve() if file_part else path
+            where = f"{path.relative_to(REPO)}:{number}"
+            if not resolved.exists():
+                problems.append(f"{where}: {target} does not exist")
+            elif anchor and resolved.suffix == ".md" and anchor not in github_anchors(resolved):
+                problems.append(f"{where}: {target}: no heading makes #{anchor}")
+    return problems
+
+
+def expand_braces(text: str) -> list[str]:
+    """`a/{b,c}.py` -> [`a/b.py`, `a/c.py`]."""
+    found = re.search(r"\{([^{}]*)\}", text)
+    if found is None:
+        return [text]
+    return [
+        expanded
+        for choice in found[1].split(",")
+        for expanded in expand_braces(text[: found.start()] + choice + text[found.end() :])
+    ]
+
+
+def path_problems(path: Path) -> list[str]:
+    """Repository paths cited in backticks in `path` that do not exist."""
+    problems = []
+    for number, line in prose_lines(path):
+        for match in INLINE_CODE.finditer(line):
+            cited = match[1]
+            if not REPO_PATH.match(cited):
+                continue
+            cited, _, line_number = cited.partition(":")
+            for candidate in expand_braces(cited):
+                hits = glob.glob(str(REPO / candidate))
+                where = f"{path.relative_to(REPO)}:{number}"
+                if not hits:
+                    problems.append(f"{where}: `{candidate}` does not exist")
+                elif line_number and len(Path(hits[0]).read_text().splitlines()) < int(
+                    line_number
+                ):
+                    problems.append(f"{where}: `{candidate}` has no line {line_number}")
+    return problems
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=[str(p.relative_to(REPO)) for p in DOC_FILES])
+def test_relative_links_resolve(path: Path) -> None:
+    """Every relative link points at a file that exists (and a heading, with #anchor)."""
+    assert link_problems(path) == []
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=[str(p.relative_to(REPO)) for p in DOC_FILES])
+def test_cited_paths_exist(path: Path) -> None:
+    """Every repository path cited in backticks, like `server/handlers/ws.py`, exists."""
+    assert path_problems(path) == []
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in OWN_DOCS if p.exists()], ids=lambda p: str(p.relative_to(REPO))
+)
+def test_every_shell_block_says_whether_it_runs(path: Path) -> None:
+    """Each ```sh block is marked runnable, or not-runnable with a reason."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    unmarked = []
+    index = 0
+    while index < len(lines):
+        fenced = read_fence(lines, index) if FENCE.match(lines[index]) else None
+        if fenced is None:
+            index += 1
+            continue
+        before = lines[index - 1] if index else ""
+        marked = RUNNABLE.match(before) or NOT_RUNNABLE.match(before)
+        if fenced.lang in SHELL_LANGS and not marked:
+            unmarked.append(f"{path.relative_to(REPO)}:{fenced.line}")
+        index = fenced.end
+    assert unmarked == []
