@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from itertools import pairwise
 from statistics import fmean
 
-__all__ = ["LatencySummary", "cdf_points", "percentile", "summarize", "throughput"]
+__all__ = [
+    "LatencySummary",
+    "SequenceCheck",
+    "cdf_points",
+    "check_sequence",
+    "percentile",
+    "summarize",
+    "throughput",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +110,33 @@ def cdf_points(samples: Sequence[float]) -> list[tuple[float, float]]:
             continue  # a later duplicate carries the higher fraction
         points.append((value, index / total))
     return points
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceCheck:
+    """How a run of numbered messages differs from "each number exactly once".
+
+    ``lost`` counts the numbers missing between the lowest and the highest received;
+    ``duplicated`` counts arrivals of a number already received.
+    """
+
+    lost: int
+    duplicated: int
+
+
+def check_sequence(numbers: Sequence[int]) -> SequenceCheck:
+    """Count the gaps and repeats in message numbers, in the order they arrived.
+
+    Numbers before the first one received or after the last are not known to be missing,
+    so they are not counted as lost. No numbers give ``SequenceCheck(0, 0)``.
+    """
+    seen: set[int] = set()
+    duplicated = 0
+    for number in numbers:
+        if number in seen:
+            duplicated += 1
+        else:
+            seen.add(number)
+    if not seen:
+        return SequenceCheck(0, 0)
+    return SequenceCheck(max(seen) - min(seen) + 1 - len(seen), duplicated)

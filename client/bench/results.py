@@ -1,0 +1,79 @@
+"""`BenchResult`: one row of results (one protocol, one scenario, one client count).
+
+The row keys are a stable interface (documented in docs/client.md): scripts can rely on
+them. `KEYS` fixes their order for tables and CSV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from client.stats import summarize
+
+__all__ = ["KEYS", "LATENCY_KEYS", "BenchResult"]
+
+LATENCY_KEYS = ("min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms")
+KEYS = (
+    "scenario",
+    "protocol",
+    "clients",
+    "n",
+    "size",
+    *LATENCY_KEYS,
+    "msgs_per_s",
+    "up_bytes_per_msg",
+    "down_bytes_per_msg",
+    "handshake_bytes",
+    "payload_bytes",
+    "lost",
+    "duplicated",
+    "reconnect_ms",
+    "cuts",
+    "throttled",
+    "errors",
+    "client_cpu_pct",
+)
+
+Metric = int | float | None
+
+
+@dataclass(slots=True)
+class BenchResult:
+    """What one protocol did in one scenario.
+
+    `n` is the number of messages the row measured (all clients together); `samples_ms`
+    are its latency samples (round trips or delivery delays) for percentiles and the CDF
+    plot; `metrics` holds the other keys of `KEYS` that apply.
+    """
+
+    scenario: str
+    protocol: str
+    n: int
+    size: int
+    clients: int | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    metrics: dict[str, Metric] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """`ws`, or `ws x10` when the row is for 10 concurrent clients."""
+        return self.protocol if self.clients is None else f"{self.protocol} x{self.clients}"
+
+    def row(self) -> dict[str, object]:
+        """The JSON/CSV row: the stable keys that apply, numbers rounded to 3 decimals."""
+        row: dict[str, object] = {
+            "scenario": self.scenario,
+            "protocol": self.protocol,
+            "n": self.n,
+            "size": self.size,
+        }
+        if self.clients is not None:
+            row["clients"] = self.clients
+        if self.samples_ms:
+            summary = summarize(self.samples_ms)
+            for key in LATENCY_KEYS:
+                row[key] = round(getattr(summary, key), 3)
+        for key, value in self.metrics.items():
+            if value is not None:
+                row[key] = round(value, 3) if isinstance(value, float) else value
+        return {key: row[key] for key in KEYS if key in row}

@@ -1,0 +1,234 @@
+"""Bench results out: a table on the terminal, JSON lines, CSV, and a PNG plot.
+
+matplotlib is optional (the `plot` extra) and imported only when `--plot` is given, with
+the Agg backend, so the client runs on machines without it or without a display.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from client.bench.results import KEYS, BenchResult
+from client.errors import ClientError
+from client.stats import cdf_points
+
+__all__ = ["plot_problem", "print_json", "print_table", "write_csv", "write_plot"]
+
+_HEADERS = {
+    "scenario": "scenario",
+    "protocol": "protocol",
+    "clients": "clients",
+    "n": "n",
+    "size": "size B",
+    "min_ms": "min ms",
+    "p50_ms": "p50 ms",
+    "p90_ms": "p90 ms",
+    "p99_ms": "p99 ms",
+    "max_ms": "max ms",
+    "mean_ms": "mean ms",
+    "msgs_per_s": "msg/s",
+    "up_bytes_per_msg": "up B/msg",
+    "down_bytes_per_msg": "down B/msg",
+    "handshake_bytes": "handshake B",
+    "payload_bytes": "payload B",
+    "lost": "lost",
+    "duplicated": "dup",
+    "reconnect_ms": "reconnect ms",
+    "cuts": "cuts",
+    "throttled": "throttled",
+    "errors": "errors",
+    "client_cpu_pct": "client CPU %",
+}
+_NOT_IN_TABLE = {"scenario", "mean_ms"}
+_INSTALL_PLOT = "pip install 'protocol-lab[plot]' (or: pip install matplotlib)"
+
+
+def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
+    return [key for key in KEYS if key not in _NOT_IN_TABLE and any(key in r for r in rows)]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+    return str(value)
+
+
+def print_table(results: Sequence[BenchResult], title: str, stream: TextIO | None = None) -> None:
+    """The rows as a table: rich if installed, plain aligned text otherwise."""
+    stream = stream if stream is not None else sys.stdout
+    rows = [result.row() for result in results]
+    columns = _columns(rows)
+    cells = [[_cell(row.get(key)) for key in columns] for row in rows]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        _plain_table(title, [_HEADERS[key] for key in columns], cells, stream)
+        return
+    table = Table(title=title)
+    for key in columns:
+        table.add_column(_HEADERS[key], justify="left" if key == "protocol" else "right")
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    Console(file=stream, width=max(100, 13 * len(columns))).print(table)
+
+
+def _plain_table(title: str, headers: list[str], cells: list[list[str]], stream: TextIO) -> None:
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    stream.write(title + "\n")
+    for line in [headers, *cells]:
+        stream.write(
+            "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+        )
+        stream.write("\n")
+
+
+def print_json(
+    results: Sequence[BenchResult], meta: dict[str, Any], stream: TextIO | None = None
+) -> None:
+    """`{"meta": ...}` on the first line, then one row object per line."""
+    stream = stream if stream is not None else sys.stdout
+    stream.write(json.dumps({"meta": meta}) + "\n")
+    for result in results:
+        stream.write(json.dumps(result.row()) + "\n")
+    stream.flush()
+
+
+def write_csv(path: Path, results: Sequence[BenchResult], meta: dict[str, Any]) -> None:
+    """All `KEYS` as columns (empty where a metric does not apply); a ``# meta:`` first line.
+
+    Read it with ``pandas.read_csv(path, comment="#")``.
+    """
+    try:
+        with path.open("w", newline="", encoding="utf-8") as stream:
+            stream.write(f"# meta: {json.dumps(meta)}\n")
+            writer = csv.DictWriter(stream, fieldnames=list(KEYS))
+            writer.writeheader()
+            for result in results:
+                writer.writerow(result.row())
+    except OSError as exc:
+        raise ClientError(f"cannot write {path}: {exc}") from None
+
+
+def plot_problem(path: Path) -> str | None:
+    """Why `--plot path` cannot work (matplotlib missing, not a .png), or None."""
+    if path.suffix.lower() != ".png":
+        return f"--plot writes PNG files; give a name ending in .png, not {path.name!r}"
+    if importlib.util.find_spec("matplotlib") is None:
+        return f"--plot needs matplotlib, which is not installed: {_INSTALL_PLOT}"
+    return None
+
+
+def write_plot(path: Path, results: Sequence[BenchResult], title: str, subtitle: str) -> None:
+    """Latency CDFs per protocol, and bars for throughput, bytes and reconnect times."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ClientError(f"--plot needs matplotlib: {_INSTALL_PLOT}") from None
+    panels = [draw for draw, wanted in _PANELS if any(wanted(r) for r in results)]
+    if not panels:
+        raise ClientError("nothing to plot: no row has latencies, throughput or bytes")
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.8), squeeze=False)
+    for draw, axis in zip(panels, axes[0], strict=True):
+        draw(axis, results)
+    figure.suptitle(f"{title}\n{subtitle}", fontsize=10)
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=110)
+    except OSError as exc:
+        raise ClientError(f"cannot write {path}: {exc}") from None
+    finally:
+        plt.close(figure)
+
+
+def _cdf(axis: Any, results: Sequence[BenchResult]) -> None:
+    for result in results:
+        if result.samples_ms:
+            points = cdf_points(result.samples_ms)
+            xs = [max(x, 1e-3) for x, _ in points]
+            axis.step(xs, [y for _, y in points], where="post", label=result.label)
+    axis.set_xscale("log")
+    axis.set_xlabel("latency (ms, log scale)")
+    axis.set_ylabel("fraction of messages")
+    axis.set_title("latency CDF (further left is better)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+
+
+def _bars(axis: Any, labels: list[str], series: dict[str, list[float]], unit: str) -> None:
+    count = len(series)
+    width = 0.8 / max(count, 1)
+    for index, (name, values) in enumerate(series.items()):
+        positions = [i + (index - (count - 1) / 2) * width for i in range(len(labels))]
+        bars = axis.bar(positions, values, width, label=name)
+        axis.bar_label(bars, fmt="%.0f", fontsize=7)
+    axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    axis.set_ylabel(unit)
+    if count > 1:
+        axis.legend(fontsize=8)
+
+
+def _throughput(axis: Any, results: Sequence[BenchResult]) -> None:
+    chosen = [r for r in results if r.metrics.get("msgs_per_s") is not None]
+    _bars(
+        axis,
+        [r.label for r in chosen],
+        {"msgs/s": [float(r.metrics["msgs_per_s"] or 0) for r in chosen]},
+        "messages per second",
+    )
+    axis.set_title("throughput (higher is better)")
+
+
+def _overhead(axis: Any, results: Sequence[BenchResult]) -> None:
+    chosen = [r for r in results if r.metrics.get("down_bytes_per_msg") is not None]
+    series = {
+        key: [float(r.metrics.get(key) or 0) for r in chosen]
+        for key in ("up_bytes_per_msg", "down_bytes_per_msg", "payload_bytes")
+    }
+    _bars(axis, [r.label for r in chosen], series, "bytes per message")
+    axis.set_title("bytes on the wire per message (lower is better)")
+
+
+def _handshake(axis: Any, results: Sequence[BenchResult]) -> None:
+    chosen = [r for r in results if r.metrics.get("handshake_bytes") is not None]
+    _bars(
+        axis,
+        [r.label for r in chosen],
+        {"handshake": [float(r.metrics["handshake_bytes"] or 0) for r in chosen]},
+        "bytes",
+    )
+    axis.set_title("connection set-up and tear-down bytes")
+
+
+def _reconnect(axis: Any, results: Sequence[BenchResult]) -> None:
+    chosen = [r for r in results if r.metrics.get("reconnect_ms") is not None]
+    _bars(
+        axis,
+        [
+            f"{r.label}\nlost {r.metrics.get('lost', 0)} dup {r.metrics.get('duplicated', 0)}"
+            for r in chosen
+        ],
+        {"reconnect": [float(r.metrics["reconnect_ms"] or 0) for r in chosen]},
+        "milliseconds",
+    )
+    axis.set_title("time until messages flow again (lower is better)")
+
+
+_PANELS = [
+    (_cdf, lambda r: bool(r.samples_ms)),
+    (_throughput, lambda r: r.metrics.get("msgs_per_s") is not None),
+    (_overhead, lambda r: r.metrics.get("down_bytes_per_msg") is not None),
+    (_handshake, lambda r: r.metrics.get("handshake_bytes") is not None),
+    (_reconnect, lambda r: r.metrics.get("reconnect_ms") is not None),
+]
