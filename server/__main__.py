@@ -5,8 +5,24 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from server.runner import serve
+from server.runner import Running, serve
 from server.settings import SettingsError, build_parser, load_settings
+
+
+def banner(running: Running) -> str:
+    """What the server prints once it listens: its URL first (scripts read that line), then,
+    for a certificate the server made itself, how to trust it."""
+    lines = [f"Protocol Lab is serving on {running.url}  (Ctrl-C to stop)"]
+    if running.trust is not None:
+        ca = running.trust
+        lines += [
+            f"TLS certificate for localhost, 127.0.0.1 and ::1, signed by the local CA {ca}",
+            "Trust that CA (and only it) to connect without warnings:",
+            f"  python -m client ws --cafile {ca} ...",
+            f"  curl --cacert {ca} {running.url}/healthz",
+            "  browsers: import it as a certificate authority, or accept the warning once",
+        ]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,12 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
-    def announce(url: str) -> None:
-        print(f"Protocol Lab is serving on {url}  (Ctrl-C to stop)", flush=True)
+    def announce(running: Running) -> None:
+        print(banner(running), flush=True)
 
     try:
         asyncio.run(serve(settings, announce))
-    except OSError as exc:  # e.g. the port is taken: one line, not a traceback
+    except OSError as exc:  # the port is taken, a certificate is unreadable: one line
         print(f"python -m server: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -5,9 +5,12 @@ from aiohttp import web
 from server import keys
 from server.connections import LiveConnections
 from server.core.metrics import Metrics
+from server.core.origins import OriginPolicy
 from server.core.ratelimit import RateLimiterPool
 from server.core.rooms import DropReason, InMemoryHub, Subscription
 from server.errors import json_errors
+from server.head_deadline import head_received
+from server.origin_check import check_origin
 from server.routes import setup_routes
 from server.settings import Settings
 
@@ -15,10 +18,18 @@ from server.settings import Settings
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the Protocol Lab application; nothing runs until it is served."""
     settings = settings or Settings()
-    app = web.Application(middlewares=[json_errors], client_max_size=settings.http_max_body)
+    # Outermost first: the head deadline is lifted as soon as a request arrives, errors are
+    # mapped for everything inside, and the Origin check runs before any handler.
+    app = web.Application(
+        middlewares=[head_received, json_errors, check_origin],
+        client_max_size=settings.http_max_body,
+    )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
-    app[keys.LIVE_CONNECTIONS] = LiveConnections(settings.max_connections)
+    app[keys.ORIGIN_POLICY] = OriginPolicy.from_setting(settings.allowed_origins)
+    app[keys.LIVE_CONNECTIONS] = LiveConnections(
+        settings.max_connections, settings.max_connections_per_ip
+    )
     app[keys.HUB] = _make_hub(settings, app[keys.METRICS])
     app[keys.HTTP_RATE_LIMITS] = RateLimiterPool(settings.room_rate, settings.room_burst)
     setup_routes(app, settings)
@@ -42,4 +53,4 @@ def _make_hub(settings: Settings, metrics: Metrics) -> InMemoryHub:
 async def _say_goodbye(app: web.Application) -> None:
     """On shutdown: WebSockets get 1001 (going away), SSE streams end, long-polls return."""
     app[keys.HUB].close()
-    await app[keys.LIVE_CONNECTIONS].close_all()
+    await app[keys.LIVE_CONNECTIONS].close_all(grace_s=app[keys.SETTINGS].shutdown_timeout)

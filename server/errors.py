@@ -1,10 +1,12 @@
 """Errors become JSON `{"error": ...}` with the right status, in one place, for every route.
 
 Domain errors carry a message fit for the user (`ValidationError` -> 400,
-`RateLimited` -> 429, `RoomError` and
+`OriginRefused` -> 403, `RateLimited` -> 429, `RoomError` and
 `ConnectionLimitReached` -> 503); aiohttp's own HTTP errors (404, 405, 413 ...) keep their
 status and get a sentence that says what to do. Anything unexpected is logged with its
 traceback and answered with a bare 500: a traceback never reaches the client.
+
+Every refusal by a limit or a policy is also counted in `/api/stats` `refused`, by reason.
 """
 
 import logging
@@ -15,8 +17,9 @@ from aiohttp.typedefs import Handler
 
 from server import keys
 from server.connections import ConnectionLimitReached
+from server.core.origins import OriginRefused
 from server.core.ratelimit import RateLimited
-from server.core.rooms import RoomError
+from server.core.rooms import RoomError, RoomLimitReached
 from server.core.validation import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -49,18 +52,25 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ValidationError as exc:
         return _logged(request, error_response(400, str(exc)))
+    except OriginRefused as exc:
+        request.app[keys.METRICS].refused("origin")
+        return _logged(request, error_response(403, str(exc)))
     except RateLimited as exc:
         request.app[keys.METRICS].refused("rate_limit")
         retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return _logged(request, error_response(429, str(exc), retry))
     except RoomError as exc:
+        if isinstance(exc, RoomLimitReached):
+            request.app[keys.METRICS].refused("max_rooms")
         return _logged(request, error_response(503, str(exc), {"Retry-After": "1"}))
     except ConnectionLimitReached as exc:
-        request.app[keys.METRICS].refused("max_connections")
+        request.app[keys.METRICS].refused(exc.reason.value)
         return _logged(request, error_response(503, str(exc), {"Retry-After": "1"}))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.status == 413:
+            request.app[keys.METRICS].refused("body_too_large")
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return _logged(request, error_response(exc.status, _describe(request, exc), headers))
     except Exception:

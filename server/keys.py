@@ -4,6 +4,7 @@ from aiohttp import web
 
 from server.connections import LiveConnections
 from server.core.metrics import Metrics
+from server.core.origins import OriginPolicy
 from server.core.ratelimit import RateLimiterPool
 from server.core.rooms import RoomHub
 from server.settings import Settings
@@ -13,3 +14,4 @@ METRICS = web.AppKey("metrics", Metrics)
 LIVE_CONNECTIONS = web.AppKey("live_connections", LiveConnections)
 HUB = web.AppKey("hub", RoomHub)
 HTTP_RATE_LIMITS = web.AppKey("http_rate_limits", RateLimiterPool)
+ORIGIN_POLICY = web.AppKey("origin_policy", OriginPolicy)

@@ -1,43 +1,103 @@
 """Serving the app until SIGINT/SIGTERM, then shutting down within `--shutdown-timeout`."""
 
 import asyncio
+import logging
+import resource
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
+from server import keys
 from server.app import create_app
+from server.head_deadline import GuardedTCPSite
 from server.settings import Settings
+from server.tls import tls_setup
+
+logger = logging.getLogger(__name__)
 
 
-def base_url(address: object) -> str:
-    """`http://host:port` for a socket address as `AppRunner.addresses` reports it."""
+def base_url(address: object, scheme: str = "http") -> str:
+    """`scheme://host:port` for a socket address as `AppRunner.addresses` reports it."""
     host, port = address[0], address[1]  # type: ignore[index]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     """An `AppRunner` that cancels handlers whose client left.
 
     Without `handler_cancellation` an SSE handler waiting between ticks for a departed client
-    lives on until its next write fails, and holds up shutdown meanwhile.
+    lives on until its next write fails, and holds up shutdown meanwhile. `keepalive_timeout`
+    replaces aiohttp's default of 3630 s, which suits a server behind a proxy, not one facing
+    clients directly.
     """
     return web.AppRunner(
-        app, handler_cancellation=True, shutdown_timeout=settings.shutdown_timeout
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=settings.shutdown_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
     )
 
 
-async def serve(settings: Settings, on_ready: Callable[[str], None]) -> None:
-    """Serve until SIGINT or SIGTERM; `on_ready(url)` is called once the socket listens."""
-    runner = make_runner(create_app(settings), settings)
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A server that listens: its runner (clean it up to stop), URL and CA file to trust."""
+
+    runner: web.AppRunner
+    url: str
+    trust: Path | None
+
+
+async def start(settings: Settings) -> Running:
+    """Make the app and listen on `settings.host:settings.port` (with TLS if asked)."""
+    tls = tls_setup(settings)  # first: a bad certificate must fail before we listen
+    app = create_app(settings)
+    runner = make_runner(app, settings)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
-        on_ready(base_url(runner.addresses[0]))
+        site = GuardedTCPSite(
+            runner,
+            settings.host,
+            settings.port,
+            header_timeout=settings.header_timeout,
+            on_expired=lambda: app[keys.METRICS].refused("header_timeout"),
+            ssl_context=tls.context if tls else None,
+        )
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    url = base_url(runner.addresses[0], "https" if tls else "http")
+    return Running(runner, url, tls.trust if tls else None)
+
+
+def raise_open_file_limit() -> None:
+    """Let this process hold as many sockets as the system allows it (the hard limit).
+
+    The usual soft limit of 1024 file descriptors would cap the server near 1000 clients,
+    below `--max-connections`; past the limit `accept()` fails and clients wait in vain.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            logger.warning("could not raise the open-file limit above %d", soft)
+
+
+async def serve(settings: Settings, on_ready: Callable[[Running], None]) -> None:
+    """Serve until SIGINT or SIGTERM; `on_ready(running)` is called once the socket listens."""
+    raise_open_file_limit()
+    running = await start(settings)
+    try:
+        on_ready(running)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await running.runner.cleanup()

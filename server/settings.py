@@ -19,10 +19,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from server.core.origins import OriginPolicy
+
 ENV_PREFIX = "PROTOCOL_LAB_"
 MIB = 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# Generated TLS files live in the user's cache, never in the repository (where they could be
+# committed, and where `git clean` would throw away a CA the user has learned to trust).
+DEFAULT_CERT_DIR = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "protocol-lab"
+)
 
 
 class SettingsError(ValueError):
@@ -42,11 +49,42 @@ class Settings:
     port: int = _option(8080, "TCP port; 0 picks a free port and prints it", minimum=0)
     log_level: str = _option("info", "logging level", choices=LOG_LEVELS)
     static_dir: Path = _option(DEFAULT_STATIC_DIR, "folder served at / and /static/")
+    tls: bool = _option(
+        False,
+        "serve https:// and wss:// (TLS). Without --cert/--key, a certificate for localhost, "
+        "127.0.0.1 and ::1 is made at start-up in --cert-dir and the banner says how to trust it",
+    )
+    cert: Path | None = _option(None, "PEM certificate (chain) to serve with --tls")
+    key: Path | None = _option(None, "PEM private key of --cert")
+    cert_dir: Path = _option(
+        DEFAULT_CERT_DIR, "folder for the generated localhost certificate (outside the repo)"
+    )
+    allowed_origins: str = _option(
+        "",
+        "more web origins (scheme://host[:port], comma-separated) whose pages may open "
+        "WebSockets and send POSTs; '*' allows any. The server's own address and localhost "
+        "on its port are always allowed; requests without Origin (curl, scripts) too",
+    )
     max_connections: int = _option(
         1000,
         "most long-lived connections (WebSocket + SSE) at once; 0 = unlimited. "
         "Beyond it SSE gets 503 and WebSocket is closed with 1013 (try again later)",
         minimum=0,
+    )
+    max_connections_per_ip: int = _option(
+        256,
+        "most long-lived connections from one client address; 0 = unlimited. "
+        "Beyond it SSE gets 503 and WebSocket is closed with 1013",
+        minimum=0,
+    )
+    header_timeout: float = _option(
+        10.0,
+        "seconds a client has to send a whole request head, from its first byte or from "
+        "connecting (slowloris guard; also bounds the TLS handshake)",
+        minimum=0.01,
+    )
+    keepalive_timeout: float = _option(
+        75.0, "seconds an idle keep-alive HTTP connection is kept open", minimum=0.01
     )
     ws_max_size: int = _option(
         4 * MIB,
@@ -60,6 +98,12 @@ class Settings:
         minimum=0,
     )
     ws_compress: bool = _option(True, "offer permessage-deflate (RFC 7692) on WebSockets")
+    ws_idle_timeout: float = _option(
+        600.0,
+        "seconds a /ws/echo or /ws/room client may send no message before it is closed with "
+        "1000 'idle timeout' (pings and pongs do not count); 0 = never",
+        minimum=0,
+    )
     http_max_body: int = _option(
         10 * MIB, "largest HTTP request body in bytes (bigger ones: 413)", minimum=1
     )
@@ -75,9 +119,15 @@ class Settings:
     sse_retry: int = _option(
         2000, "reconnection delay in ms that SSE streams advise with `retry:`", minimum=0
     )
+    sse_max_lifetime: float = _option(
+        3600.0,
+        "seconds after which an SSE stream is ended; EventSource reconnects after `retry:` "
+        "and resumes from Last-Event-ID, so nothing is lost. 0 = no limit",
+        minimum=0,
+    )
     ws_send_timeout: float = _option(
         10.0,
-        "seconds a room message may wait to be written to a WebSocket that does not read "
+        "seconds a message may wait to be written to a WebSocket that does not read "
         "before the connection is aborted; 0 = wait forever",
         minimum=0,
     )
@@ -113,16 +163,33 @@ class Settings:
             )
         if not self.static_dir.is_dir():
             raise SettingsError(f"--static-dir {self.static_dir} is not a folder")
+        self._check_tls()
+        try:
+            OriginPolicy.from_setting(self.allowed_origins)
+        except ValueError as exc:
+            raise SettingsError(f"--allowed-origins: {exc}") from None
+
+    def _check_tls(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            raise SettingsError("--cert and --key go together: give both or neither")
+        if self.cert is not None and not self.tls:
+            raise SettingsError("--cert and --key are used only with --tls; add --tls")
+        for flag, path in (("--cert", self.cert), ("--key", self.key)):
+            if path is not None and not path.is_file():
+                raise SettingsError(f"{flag} {path} is not a file")
 
     @property
     def public(self) -> dict[str, object]:
-        """The settings as JSON-ready values, for `/api/config`."""
+        """The settings as JSON-ready values, for `/api/config` (file paths left out)."""
         return {
-            spec.name: str(value) if isinstance(value, Path) else value
+            spec.name: getattr(self, spec.name)
             for spec in fields(self)
-            if spec.name != "static_dir"
-            for value in [getattr(self, spec.name)]
+            if spec.name not in _PRIVATE
         }
+
+
+# Paths on the server's disk are nobody's business; `tls` says whether TLS is on.
+_PRIVATE = frozenset({"static_dir", "cert", "key", "cert_dir"})
 
 
 def _check_minimum(spec: dataclasses.Field[Any], value: object) -> None:
@@ -155,6 +222,7 @@ def _converter(spec: dataclasses.Field[Any]) -> Callable[[str], Any]:
         "float": float,
         "bool": _parse_bool,
         "Path": Path,
+        "Path | None": Path,
         "str": str,
     }
     return converters[str(spec.type)]

@@ -52,6 +52,8 @@ class RawWebSocket:
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         if not head.startswith(b"HTTP/1.1 101"):
+            writer.close()
+            await writer.wait_closed()
             raise ConnectionError(head.decode(errors="replace"))
         return cls(reader, writer)
 

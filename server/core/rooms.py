@@ -10,6 +10,10 @@ Policy
 * **History.** Each room keeps its last `history_size` messages. A client resuming from an id
   older than that gets what is still there plus `Replay.lost`, the number of messages it
   can never see.
+* **A cursor from a previous life.** A cursor beyond the room's last id can only come from
+  before a restart (ids start again at 1 in a new process). It is read as "from the start":
+  everything the new room holds is replayed. Waiting for ids to pass the old cursor instead
+  would silently skip every message of the new life up to it.
 * **Atomic resume.** `subscribe(after_id=...)` takes the replay and registers the live queue
   without yielding to the event loop, so every message is either in the replay or in the
   queue: never both, never neither.
@@ -309,6 +313,8 @@ class _Room:
         self.published = asyncio.Event()
 
     def replay_after(self, after_id: int) -> Replay:
+        if after_id > self.last_id:  # from before a restart: see "previous life" above
+            after_id = 0
         oldest = self.history[0].id if self.history else self.last_id + 1
         # History ids are contiguous (oldest..last_id), so the cursor maps to an index.
         start = max(0, after_id + 1 - oldest)
@@ -405,7 +411,7 @@ class InMemoryHub:
             remaining = deadline - loop.time()
             if replay.messages or replay.lost or remaining <= 0 or self._closed:
                 return replay
-            # A publish may not concern us (a cursor ahead of last_id), hence the loop.
+            # Woken by a publish, we look again rather than assume it concerns us.
             await self._wait_publish(state, deadline)
 
     def rooms(self) -> list[RoomInfo]:

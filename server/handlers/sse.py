@@ -2,9 +2,17 @@
 
 An SSE response is one long HTTP response of `text/event-stream` text (WHATWG HTML §9.2).
 `aiohttp-sse` formats events and sends keep-alive comments; this module decides what to send.
+
+Streams are bounded like WebSockets: a client that stops reading is cut after
+`--sse-send-timeout` s, and every stream ends after `--sse-max-lifetime` s. Ending is safe
+here: EventSource reconnects by itself after the `retry:` delay and sends `Last-Event-ID`,
+from which both streams resume exactly (ticks by number, rooms from history). The lifetime
+bounds what one connection can hold for ever, and moves clients onto a fresh server after
+a deploy.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -30,6 +38,7 @@ class LabEventStream(EventSourceResponse):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stopped = asyncio.Event()
+        self.send_timeout: float | None = kwargs.get("send_timeout")
 
     def stop_streaming(self) -> None:
         """Stop pings and wake the handler, which then ends the response (shutdown)."""
@@ -51,31 +60,47 @@ class LabEventStream(EventSourceResponse):
 async def open_stream(request: web.Request) -> AsyncIterator[LabEventStream]:
     """Start an event stream, registered and counted, that begins with a `retry:` field.
 
-    Raises `ConnectionLimitReached` (a 503) before anything is sent when the server is full.
+    Raises `ConnectionLimitReached` (a 503) before anything is sent when the server, or the
+    client's address, holds its limit of connections. The block is cancelled when the
+    stream reaches `--sse-max-lifetime`; the stream then ends with a comment saying why.
     """
     app = request.app
     settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
-    app[keys.LIVE_CONNECTIONS].check_capacity()
-    async with sse_response(
-        request,
-        ping_interval=settings.sse_ping_interval,
-        send_timeout=settings.sse_send_timeout or None,
-        response_cls=LabEventStream,
-    ) as sse:
-        with ExitStack() as stack:
-            stack.enter_context(app[keys.LIVE_CONNECTIONS].stream(sse))
-            metrics.opened(SSE)
-            stack.callback(metrics.closed, SSE)
-            # A block with only `retry:` sets the reconnection time and dispatches no event.
-            await sse.write(f"retry: {settings.sse_retry}\r\n\r\n".encode())
-            try:
-                yield sse
-            except TimeoutError:  # the client stopped reading; aiohttp-sse aborted the socket
-                metrics.refused("send_timeout")
-            except ConnectionResetError:  # the client left mid-write: nothing to answer
-                pass
-            except Exception:  # headers are sent: a 500 is impossible, so end the stream
-                logger.exception("unexpected error in %s %s", request.method, request.path)
+    with app[keys.LIVE_CONNECTIONS].hold(request.remote or "unknown") as place:
+        async with sse_response(
+            request,
+            ping_interval=settings.sse_ping_interval,
+            send_timeout=settings.sse_send_timeout or None,
+            response_cls=LabEventStream,
+        ) as sse:
+            place.attach(sse, request.transport)
+            with ExitStack() as stack:
+                metrics.opened(SSE)
+                stack.callback(metrics.closed, SSE)
+                # A block with only `retry:` sets the reconnection time and dispatches no event.
+                await sse.write(f"retry: {settings.sse_retry}\r\n\r\n".encode())
+                lifetime = asyncio.timeout(settings.sse_max_lifetime or None)
+                try:
+                    async with lifetime:
+                        yield sse
+                except TimeoutError:
+                    if lifetime.expired():
+                        metrics.refused("sse_lifetime")
+                        await end_of_life(sse, settings.sse_max_lifetime)
+                    else:  # the client stopped reading; aiohttp-sse aborted the socket
+                        metrics.refused("send_timeout")
+                except ConnectionResetError:  # the client left mid-write: nothing to answer
+                    pass
+                except Exception:  # headers are sent: a 500 is impossible, so end the stream
+                    logger.exception("unexpected error in %s %s", request.method, request.path)
+
+
+async def end_of_life(sse: LabEventStream, lifetime: float) -> None:
+    """Say why the stream ends, in a comment that EventSource ignores (for humans and logs)."""
+    comment = f": stream lifetime of {lifetime:g} s reached; reconnect with Last-Event-ID\r\n\r\n"
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        async with asyncio.timeout(sse.send_timeout):
+            await sse.write(comment.encode())
 
 
 async def send_event(

@@ -3,6 +3,19 @@
 Shape of every WebSocket handler here: upgrade, register (limits, metrics, shutdown), loop,
 clean up. We read close frames ourselves (`autoclose=False`) because the answer to a Close
 depends on its code (RFC 6455 §7.4), which aiohttp does not check fully.
+
+Every way a peer can hold the server is bounded:
+
+* a peer that does not read: each send may wait `--ws-send-timeout` s, then the connection
+  is cut (a graceful close would wait on the same full buffer);
+* a peer that vanished (half-open TCP): the heartbeat pings every `--ws-heartbeat` s and cuts
+  a peer whose pong does not come within half that;
+* a peer that is connected but silent: `/ws/echo` and `/ws/room` close it with 1000
+  "idle timeout" after `--ws-idle-timeout` s without a message. Pings and pongs do not count
+  as activity (they prove the path is alive, which is the heartbeat's job, not that anyone
+  uses it). `/ws/stream` is exempt: its client only listens, by design;
+* bad input: over `--ws-max-size` 1009, broken frames 1002, invalid UTF-8 1007 (aiohttp
+  detects the last two).
 """
 
 import asyncio
@@ -17,16 +30,30 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from server import keys
 from server.connections import ConnectionLimitReached
 from server.core import close_codes
-from server.core.metrics import Metrics
 from server.core.protocols import WireProtocol
 from server.core.ratelimit import RateLimited
-from server.core.rooms import DropReason, HubClosed, RoomError, SubscriberDropped, Subscription
+from server.core.rooms import (
+    DropReason,
+    HubClosed,
+    RoomError,
+    RoomLimitReached,
+    SubscriberDropped,
+    Subscription,
+)
 from server.core.ticks import TickParams, tick_payload
 from server.core.validation import ValidationError, parse_int_param
 from server.handlers import chat
 
 WS = WireProtocol.WS
+IDLE_REASON = "idle timeout"
 logger = logging.getLogger(__name__)
+
+# What aiohttp's close code for bad input means, as a key of `/api/stats` `refused`.
+_INPUT_ERRORS = {
+    WSCloseCode.PROTOCOL_ERROR: "ws_protocol_error",
+    WSCloseCode.INVALID_TEXT: "ws_invalid_data",
+    WSCloseCode.MESSAGE_TOO_BIG: "ws_message_too_big",
+}
 
 
 async def accept_websocket(request: web.Request) -> web.WebSocketResponse:
@@ -50,57 +77,113 @@ async def accept_websocket(request: web.Request) -> web.WebSocketResponse:
 async def registered(request: web.Request, ws: web.WebSocketResponse) -> AsyncIterator[bool]:
     """Count `ws` and hold it in the live-connection registry for the block.
 
-    Yields False when `--max-connections` is reached: the socket is then closed with 1013
-    (try again later), which a browser can show, unlike a refused upgrade. An unexpected
-    error in the block is logged and the socket closed with 1011 (internal error).
+    Yields False when `--max-connections` or `--max-connections-per-ip` is reached: the
+    socket is then closed with 1013 (try again later), which a browser can show, unlike a
+    refused upgrade. An unexpected error in the block is logged and the socket closed with
+    1011 (internal error).
     """
     metrics = request.app[keys.METRICS]
     with ExitStack() as stack:
         try:
-            stack.enter_context(request.app[keys.LIVE_CONNECTIONS].websocket(ws))
+            place = stack.enter_context(
+                request.app[keys.LIVE_CONNECTIONS].hold(request.remote or "unknown")
+            )
         except ConnectionLimitReached as exc:
-            metrics.refused("max_connections")
-            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=str(exc).encode()[:123])
+            metrics.refused(exc.reason.value)
+            await close_or_abort(request, ws, WSCloseCode.TRY_AGAIN_LATER, str(exc))
             yield False
             return
+        place.attach(ws, request.transport)
         metrics.opened(WS)
         stack.callback(metrics.closed, WS)
         try:
             yield True
         except Exception:  # the upgrade is done: answer with 1011, not an HTTP 500
             logger.exception("unexpected error in %s %s", request.method, request.path)
-            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal server error")
+            await close_or_abort(request, ws, WSCloseCode.INTERNAL_ERROR, "internal server error")
 
 
-async def ws_echo(request: web.Request) -> web.WebSocketResponse:
-    """Echo every text and binary message back verbatim until the peer closes."""
-    ws = await accept_websocket(request)
-    async with registered(request, ws) as admitted:
-        if admitted:
-            await echo_until_closed(ws, request)
-    return ws
+class IdleDeadline:
+    """When a silent client is closed: `seconds` after its last message (0 = never)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self.when: float | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """The client sent a message: the clock starts again."""
+        if self._seconds:
+            self.when = asyncio.get_running_loop().time() + self._seconds
 
 
-async def echo_until_closed(ws: web.WebSocketResponse, request: web.Request) -> None:
-    """The echo loop. aiohttp itself closes on bad input (oversize 1009, bad UTF-8 1007)."""
-    metrics = request.app[keys.METRICS]
-    while True:
-        msg = await ws.receive()
-        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            size = payload_size(msg)
-            if await too_big(request, ws, size):
-                return
-            metrics.received(WS, size)
-            if msg.type is WSMsgType.TEXT:
-                await ws.send_str(msg.data)
+async def receive(
+    request: web.Request, ws: web.WebSocketResponse, idle: IdleDeadline | None = None
+) -> aiohttp.WSMessage | None:
+    """The next message from the peer, with its bad input counted in the metrics.
+
+    Returns None when the peer was closed for idling (1000 "idle timeout"). Pings and pongs
+    are answered inside `ws.receive()` and never reach here, so they do not reset `idle`.
+    """
+    try:
+        async with asyncio.timeout_at(idle.when if idle else None):
+            msg = await ws.receive()
+    except TimeoutError:
+        request.app[keys.METRICS].refused("idle_timeout")
+        await close_or_abort(request, ws, WSCloseCode.OK, IDLE_REASON)
+        return None
+    if msg.type is WSMsgType.ERROR and isinstance(msg.data, aiohttp.WebSocketError):
+        reason = _INPUT_ERRORS.get(WSCloseCode(msg.data.code)) if msg.data.code else None
+        if reason:
+            request.app[keys.METRICS].refused(reason)
+    elif msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and idle:
+        idle.reset()
+    return msg
+
+
+async def send(request: web.Request, ws: web.WebSocketResponse, data: str | bytes) -> bool:
+    """Send one message; counted. Returns False if the peer is gone or did not take it within
+    `--ws-send-timeout` s, in which case the connection has been cut."""
+    try:
+        async with asyncio.timeout(request.app[keys.SETTINGS].ws_send_timeout or None):
+            if isinstance(data, str):
+                await ws.send_str(data)
             else:
-                await ws.send_bytes(msg.data)
-            metrics.sent(WS, size)
-        elif msg.type is WSMsgType.CLOSE:
-            await ws.close(code=close_codes.reply_to_close(msg.data))
-            return
-        else:  # CLOSING (we started the close), CLOSED or ERROR: already answered.
-            return
+                await ws.send_bytes(data)
+    except TimeoutError:
+        request.app[keys.METRICS].refused("send_timeout")
+        abort(request)
+        return False
+    except ConnectionResetError:  # the peer left while we were answering it
+        return False
+    request.app[keys.METRICS].sent(
+        WS, len(data) if isinstance(data, bytes) else len(data.encode())
+    )
+    return True
+
+
+async def answer_close(
+    request: web.Request, ws: web.WebSocketResponse, msg: aiohttp.WSMessage
+) -> None:
+    """Answer the peer's Close frame with the code RFC 6455 asks for."""
+    await close_or_abort(request, ws, close_codes.reply_to_close(msg.data), "")
+
+
+async def close_or_abort(
+    request: web.Request, ws: web.WebSocketResponse, code: int, reason: str
+) -> None:
+    """Close with `code`, or cut the connection if the peer does not even take the Close."""
+    try:
+        async with asyncio.timeout(request.app[keys.SETTINGS].ws_send_timeout or None):
+            await ws.close(code=code, message=reason.encode()[:123])
+    except TimeoutError:
+        abort(request)
+
+
+def abort(request: web.Request) -> None:
+    """Drop the TCP connection at once: a stalled peer would never drain a graceful close."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def payload_size(msg: aiohttp.WSMessage) -> int:
@@ -113,9 +196,43 @@ async def too_big(request: web.Request, ws: web.WebSocketResponse, size: int) ->
     limit = request.app[keys.SETTINGS].ws_max_size
     if not limit or size <= limit:
         return False
+    request.app[keys.METRICS].refused("ws_message_too_big")
     reason = f"message of {size} bytes is over the limit of {limit}"
-    await ws.close(code=WSCloseCode.MESSAGE_TOO_BIG, message=reason.encode())
+    await close_or_abort(request, ws, WSCloseCode.MESSAGE_TOO_BIG, reason)
     return True
+
+
+async def ws_echo(request: web.Request) -> web.WebSocketResponse:
+    """Echo every text and binary message back verbatim until the peer closes."""
+    ws = await accept_websocket(request)
+    async with registered(request, ws) as admitted:
+        if admitted:
+            await echo_until_closed(ws, request)
+    return ws
+
+
+async def echo_until_closed(ws: web.WebSocketResponse, request: web.Request) -> None:
+    """The echo loop. aiohttp itself closes on bad input (oversize 1009, bad UTF-8 1007).
+
+    The echo is sent before the next message is read, so a client that sends but never
+    reads stops being read too: TCP flow control pushes back on it, and the server holds at
+    most one message for it until `--ws-send-timeout` cuts it off.
+    """
+    metrics = request.app[keys.METRICS]
+    idle = IdleDeadline(request.app[keys.SETTINGS].ws_idle_timeout)
+    while (msg := await receive(request, ws, idle)) is not None:
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            size = payload_size(msg)
+            if await too_big(request, ws, size):
+                return
+            metrics.received(WS, size)
+            if not await send(request, ws, msg.data):
+                return
+        elif msg.type is WSMsgType.CLOSE:
+            await answer_close(request, ws, msg)
+            return
+        else:  # CLOSING (we started the close), CLOSED or ERROR: already answered.
+            return
 
 
 async def ws_stream(request: web.Request) -> web.WebSocketResponse:
@@ -132,10 +249,9 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
     ws = await accept_websocket(request)
     async with registered(request, ws) as admitted:
         if admitted:
-            metrics = request.app[keys.METRICS]
-            pusher = asyncio.create_task(push_ticks(ws, params, after + 1, metrics))
+            pusher = asyncio.create_task(push_ticks(request, ws, params, after + 1))
             try:
-                await drain_until_closed(ws)
+                await drain_until_closed(request, ws)
             finally:
                 pusher.cancel()
                 await asyncio.gather(pusher, return_exceptions=True)
@@ -143,7 +259,7 @@ async def ws_stream(request: web.Request) -> web.WebSocketResponse:
 
 
 async def push_ticks(
-    ws: web.WebSocketResponse, params: TickParams, first: int, metrics: Metrics
+    request: web.Request, ws: web.WebSocketResponse, params: TickParams, first: int
 ) -> None:
     """Send ticks `first`.. on the `interval` schedule, then close 1000 if the stream ends."""
     loop = asyncio.get_running_loop()
@@ -151,24 +267,27 @@ async def push_ticks(
     seq = first
     while not params.is_finished(seq):
         text = json.dumps(tick_payload(seq, params.size), separators=(",", ":"))
-        await ws.send_str(text)
-        metrics.sent(WS, len(text))
+        if not await send(request, ws, text):
+            return
         seq += 1
         # Deadlines from the start, not sleeps after each send, so ticks do not drift.
         await asyncio.sleep(
             max(0.0, started + (seq - first) * params.interval_ms / 1000 - loop.time())
         )
-    await ws.close(code=WSCloseCode.OK, message=b"stream complete")
+    await close_or_abort(request, ws, WSCloseCode.OK, "stream complete")
 
 
-async def drain_until_closed(ws: web.WebSocketResponse) -> None:
+async def drain_until_closed(request: web.Request, ws: web.WebSocketResponse) -> None:
     """Read (and ignore) what the client sends, answering its Close, until the socket closes."""
-    while True:
-        msg = await ws.receive()
+    while (msg := await receive(request, ws)) is not None:
         if msg.type is WSMsgType.CLOSE:
-            await ws.close(code=close_codes.reply_to_close(msg.data))
+            await answer_close(request, ws, msg)
             return
         if msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY) and await too_big(
+            request, ws, payload_size(msg)
+        ):
             return
 
 
@@ -195,10 +314,12 @@ async def serve_room(
     try:
         subscription, replay = hub.subscribe(room, WS, after_id=after)
     except RoomError as exc:
+        if isinstance(exc, RoomLimitReached):
+            request.app[keys.METRICS].refused("max_rooms")
         code = (
             WSCloseCode.GOING_AWAY if isinstance(exc, HubClosed) else WSCloseCode.TRY_AGAIN_LATER
         )
-        await ws.close(code=code, message=str(exc).encode()[:123])
+        await close_or_abort(request, ws, code, str(exc))
         return
     outgoing = [message.to_json() for message in replay.messages]
     if replay.lost:
@@ -221,17 +342,16 @@ async def forward_room(
     """Send the replay, then live messages; close 1008 (1001 on shutdown) when dropped."""
     try:
         for item in replay:
-            await send_room_json(request, ws, item)
+            if not await send_json(request, ws, item):
+                return
         async for message in subscription:
-            await send_room_json(request, ws, message.to_json())
+            if not await send_json(request, ws, message.to_json()):
+                return
     except SubscriberDropped as exc:
         slow = exc.reason is DropReason.SLOW_CONSUMER
         code = WSCloseCode.POLICY_VIOLATION if slow else WSCloseCode.GOING_AWAY
         reason = f"too slow: fell more than {subscription_limit(request)} messages behind"
         await close_or_abort(request, ws, code, reason if slow else "server shutting down")
-    except TimeoutError:
-        request.app[keys.METRICS].refused("send_timeout")
-        abort(request)
 
 
 def subscription_limit(request: web.Request) -> int:
@@ -239,39 +359,19 @@ def subscription_limit(request: web.Request) -> int:
     return request.app[keys.SETTINGS].room_queue
 
 
-async def send_room_json(
+async def send_json(
     request: web.Request, ws: web.WebSocketResponse, data: dict[str, object]
-) -> None:
-    """Send one JSON frame, giving up (TimeoutError) on a peer that stopped reading."""
-    text = json.dumps(data, separators=(",", ":"))
-    async with asyncio.timeout(request.app[keys.SETTINGS].ws_send_timeout or None):
-        await ws.send_str(text)
-    request.app[keys.METRICS].sent(WS, len(text.encode()))
-
-
-async def close_or_abort(
-    request: web.Request, ws: web.WebSocketResponse, code: int, reason: str
-) -> None:
-    """Close with `code`, or cut the connection if the peer does not even take the Close."""
-    try:
-        async with asyncio.timeout(request.app[keys.SETTINGS].ws_send_timeout or None):
-            await ws.close(code=code, message=reason.encode()[:123])
-    except TimeoutError:
-        abort(request)
-
-
-def abort(request: web.Request) -> None:
-    """Drop the TCP connection at once: a stalled peer would never drain a graceful close."""
-    if request.transport is not None:
-        request.transport.abort()
+) -> bool:
+    """Send one JSON text frame (see `send`)."""
+    return await send(request, ws, json.dumps(data, separators=(",", ":")))
 
 
 async def publish_incoming(request: web.Request, ws: web.WebSocketResponse, room: str) -> None:
     """Publish each message the client sends; answer mistakes with an error frame."""
     metrics = request.app[keys.METRICS]
     limiter = chat.new_limiter(request)
-    while True:
-        msg = await ws.receive()
+    idle = IdleDeadline(request.app[keys.SETTINGS].ws_idle_timeout)
+    while (msg := await receive(request, ws, idle)) is not None:
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
             if await too_big(request, ws, payload_size(msg)):
                 return
@@ -281,9 +381,12 @@ async def publish_incoming(request: web.Request, ws: web.WebSocketResponse, room
             except (ValidationError, RateLimited, RoomError) as exc:
                 if isinstance(exc, RateLimited):
                     metrics.refused("rate_limit")
-                await ws.send_str(json.dumps({"error": str(exc)}))
+                elif isinstance(exc, RoomLimitReached):
+                    metrics.refused("max_rooms")
+                if not await send_json(request, ws, {"error": str(exc)}):
+                    return
         elif msg.type is WSMsgType.CLOSE:
-            await ws.close(code=close_codes.reply_to_close(msg.data))
+            await answer_close(request, ws, msg)
             return
         else:
             return

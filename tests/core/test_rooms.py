@@ -134,7 +134,8 @@ async def test_since_returns_exactly_the_following_messages(hub: InMemoryHub) ->
         (20, [21, 22, 23, 24, 25], 0),
         (24, [25], 0),
         (25, [], 0),
-        (99, [], 0),  # a cursor ahead of the room (e.g. from before a restart)
+        # A cursor ahead of the room is from before a restart: the new life from its start.
+        (99, list(range(16, 26)), 15),
     ],
 )
 async def test_replay_counts_lost_messages(

@@ -1,0 +1,36 @@
+"""The Origin check on WebSocket upgrades and state-changing requests (policy in
+`server/core/origins.py`, where the attack it stops is described)."""
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+
+from server import keys
+
+# Methods a browser lets any page send cross-site without asking the server first, and that
+# change nothing here. Everything else (POST ...) and every WebSocket upgrade is checked.
+SAFE_METHODS = frozenset({hdrs.METH_GET, hdrs.METH_HEAD, hdrs.METH_OPTIONS})
+
+
+def needs_origin_check(request: web.Request) -> bool:
+    """True for a WebSocket upgrade or a request that may change state."""
+    upgrade = request.headers.get(hdrs.UPGRADE, "").strip().lower() == "websocket"
+    return upgrade or request.method not in SAFE_METHODS
+
+
+def local_port(request: web.Request) -> int | None:
+    """The port this request arrived on, for "localhost on the server's own port"."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+
+
+@web.middleware
+async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (`OriginRefused`, a 403) a foreign page's upgrade or POST before the handler."""
+    if needs_origin_check(request):
+        request.app[keys.ORIGIN_POLICY].check(
+            request.headers.get(hdrs.ORIGIN),
+            scheme=request.scheme,
+            host=request.headers.get(hdrs.HOST),
+            port=local_port(request),
+        )
+    return await handler(request)
