@@ -19,7 +19,7 @@ reconnection loop on top of them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
 import aiohttp
@@ -90,7 +90,8 @@ async def _error_text(response: aiohttp.ClientResponse) -> str:
         body = ""
     finally:
         response.release()
-    return body.strip()[:_ERROR_BODY_LIMIT] or response.reason or "no body"
+    one_line = " ".join(body.split())  # errors are reported on one line
+    return one_line[:_ERROR_BODY_LIMIT] or response.reason or "no body"
 
 
 class EventSource:
@@ -98,6 +99,8 @@ class EventSource:
 
     ``first_url`` (e.g. with ``?after=ID``) is used while no event id has been seen; once
     one has, reconnections use ``url`` and ``Last-Event-ID``, which is then the newer cursor.
+    ``before_reconnect`` is awaited before every reconnection attempt; a string it returns
+    becomes the last event ID to resume from.
     With ``fail_fast=True`` (the CLI's choice) a first connection that cannot be made
     raises `ConnectionLost` instead of retrying forever: the user mistyped the URL or forgot
     to start the server. Once connected, network failures are always retried.
@@ -113,6 +116,7 @@ class EventSource:
         last_event_id: str = "",
         first_url: URL | None = None,
         fail_fast: bool = True,
+        before_reconnect: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self.url = url
         self._first_url = first_url
@@ -123,6 +127,7 @@ class EventSource:
         self._report = report
         self._fail_fast = fail_fast
         self._opened: aiohttp.ClientResponse | None = None
+        self._before_reconnect = before_reconnect
 
     async def open(self) -> None:
         """Make the first connection now rather than at the first iteration.
@@ -191,3 +196,7 @@ class EventSource:
         # some more. In particular, if the previous attempt failed, then user agents might
         # introduce an exponential backoff delay".
         await self.reconnector.wait(reason, floor_s=self.retry_s, backoff=failed)
+        if self._before_reconnect is not None:
+            resume_from = await self._before_reconnect()
+            if resume_from is not None:
+                self.parser.reset(last_event_id=resume_from)

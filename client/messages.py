@@ -10,7 +10,14 @@ from pathlib import Path
 
 from client.errors import ClientError
 
-__all__ = ["describe_payload", "file_lines", "generated", "repeat", "text_payload"]
+__all__ = [
+    "describe_payload",
+    "file_lines",
+    "from_iterable",
+    "generated",
+    "repeat",
+    "text_payload",
+]
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _PREVIEW = 60
@@ -37,7 +44,8 @@ def file_lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ClientError(f"cannot read {path}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ClientError(f"cannot read {path}: {reason}") from None
 
 
 async def from_iterable(items: Iterable[str | bytes]) -> AsyncIterator[str | bytes]:

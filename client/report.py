@@ -137,9 +137,12 @@ def write_plot(path: Path, results: Sequence[BenchResult], title: str, subtitle:
     except ImportError:
         raise ClientError(f"--plot needs matplotlib: {_INSTALL_PLOT}") from None
     panels = [draw for draw, wanted in _PANELS if any(wanted(r) for r in results)]
+    if _several_client_counts(results):
+        panels.insert(1, _scaling)
     if not panels:
         raise ClientError("nothing to plot: no row has latencies, throughput or bytes")
-    figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.8), squeeze=False)
+    width = max(9.0, 6.2 * len(panels))  # one panel still leaves room for the titles
+    figure, axes = plt.subplots(1, len(panels), figsize=(width, 4.8), squeeze=False)
     for draw, axis in zip(panels, axes[0], strict=True):
         draw(axis, results)
     figure.suptitle(f"{title}\n{subtitle}", fontsize=10)
@@ -152,12 +155,35 @@ def write_plot(path: Path, results: Sequence[BenchResult], title: str, subtitle:
         plt.close(figure)
 
 
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _styles(results: Sequence[BenchResult]) -> dict[str, dict[str, Any]]:
+    """One colour per protocol, one line style per client count: readable with many rows."""
+    protocols = list(dict.fromkeys(r.protocol for r in results))
+    client_counts = list(dict.fromkeys(r.clients for r in results))
+    return {
+        r.label: {
+            "color": f"C{protocols.index(r.protocol) % 10}",
+            "linestyle": _LINE_STYLES[client_counts.index(r.clients) % len(_LINE_STYLES)],
+        }
+        for r in results
+    }
+
+
 def _cdf(axis: Any, results: Sequence[BenchResult]) -> None:
+    styles = _styles(results)
     for result in results:
         if result.samples_ms:
             points = cdf_points(result.samples_ms)
             xs = [max(x, 1e-3) for x, _ in points]
-            axis.step(xs, [y for _, y in points], where="post", label=result.label)
+            axis.step(
+                xs,
+                [y for _, y in points],
+                where="post",
+                label=result.label,
+                **styles[result.label],
+            )
     axis.set_xscale("log")
     axis.set_xlabel("latency (ms, log scale)")
     axis.set_ylabel("fraction of messages")
@@ -192,9 +218,13 @@ def _throughput(axis: Any, results: Sequence[BenchResult]) -> None:
 
 def _overhead(axis: Any, results: Sequence[BenchResult]) -> None:
     chosen = [r for r in results if r.metrics.get("down_bytes_per_msg") is not None]
+    names = {
+        "up_bytes_per_msg": "up (client to server)",
+        "down_bytes_per_msg": "down (server to client)",
+        "payload_bytes": "payload",
+    }
     series = {
-        key: [float(r.metrics.get(key) or 0) for r in chosen]
-        for key in ("up_bytes_per_msg", "down_bytes_per_msg", "payload_bytes")
+        name: [float(r.metrics.get(key) or 0) for r in chosen] for key, name in names.items()
     }
     _bars(axis, [r.label for r in chosen], series, "bytes per message")
     axis.set_title("bytes on the wire per message (lower is better)")
@@ -223,6 +253,37 @@ def _reconnect(axis: Any, results: Sequence[BenchResult]) -> None:
         "milliseconds",
     )
     axis.set_title("time until messages flow again (lower is better)")
+
+
+def _scaling(axis: Any, results: Sequence[BenchResult]) -> None:
+    styles = _styles(results)
+    for protocol in dict.fromkeys(r.protocol for r in results):
+        rows = sorted(
+            (r for r in results if r.protocol == protocol and r.samples_ms and r.clients),
+            key=lambda r: r.clients or 0,
+        )
+        if not rows:
+            continue
+        color = styles[rows[0].label]["color"]
+        clients = [r.clients for r in rows]
+        summaries = [r.row() for r in rows]
+        axis.plot(
+            clients, [s["p50_ms"] for s in summaries], "o-", color=color, label=f"{protocol} p50"
+        )
+        axis.plot(
+            clients, [s["p99_ms"] for s in summaries], "s--", color=color, label=f"{protocol} p99"
+        )
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("concurrent clients (log scale)")
+    axis.set_ylabel("delay (ms, log scale)")
+    axis.set_title("delay as clients grow (flatter is better)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+
+
+def _several_client_counts(results: Sequence[BenchResult]) -> bool:
+    return len({r.clients for r in results if r.clients}) > 1
 
 
 _PANELS = [

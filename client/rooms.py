@@ -110,6 +110,31 @@ class RoomLink(ABC):
     async def close(self) -> None:
         """Leave the room."""
 
+    async def history_was_reset(self) -> bool:
+        """Before a reconnection: did the room's ids go back below our cursor?
+
+        Rooms live in the server's memory, so a restarted server numbers from 1 again and
+        a resume "after #57" would skip the new #1..#57. When that happened, the cursor
+        goes back to 0 (the whole new history is new to us) and the user is told.
+        """
+        if not self.last_id:
+            return False
+        try:
+            server_last_id = await self.room_last_id()
+        except ConnectionLost:
+            return False  # still unreachable: the attempt itself will say so
+        if server_last_id >= self.last_id:
+            return False
+        self.report(
+            "reset",
+            f"the room's ids went back from #{self.last_id} to #{server_last_id}: the server "
+            "lost its history (restarted?); following the new history from its start",
+            last_id=self.last_id,
+            server_last_id=server_last_id,
+        )
+        self.last_id = 0
+        return True
+
     def accept(self, message: dict[str, Any]) -> bool:
         """True for a message not seen before (advances the cursor); counts repeats."""
         message_id = message.get("id")
@@ -182,6 +207,7 @@ class WsRoomLink(RoomLink):
             self.reconnector,
             report=self.report,
             transient_codes=ROOM_RECONNECT_CODES,
+            before_reconnect=self.history_was_reset,
         )
         await self._socket.start()
 
@@ -226,9 +252,18 @@ class SseRoomLink(RoomLink):
         url = endpoint(self.base, f"/sse/room/{self.room}")
         first = endpoint(self.base, f"/sse/room/{self.room}", after=self.last_id)
         self._source = EventSource(
-            self.session, url, self.reconnector, report=self.report, first_url=first
+            self.session,
+            url,
+            self.reconnector,
+            report=self.report,
+            first_url=first,
+            before_reconnect=self._resume_id_after_reset,
         )
         await self._source.open()
+
+    async def _resume_id_after_reset(self) -> str | None:
+        # Last-Event-ID: 0 asks for the whole (new) history.
+        return "0" if await self.history_was_reset() else None
 
     async def events(self) -> AsyncIterator[RoomEvent]:
         async with aclosing(self._source.events()) as events:
@@ -276,6 +311,7 @@ class HttpRoomLink(RoomLink):
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 failing = True
                 await self.reconnector.wait(f"long-poll failed: {describe(exc)}")
+                await self.history_was_reset()
                 continue
             if failing:
                 failing = False

@@ -92,13 +92,16 @@ class EventStreamParser:
         """The latest valid ``retry`` field in milliseconds, or ``None`` if none was seen."""
         return self._retry_ms
 
-    def reset(self) -> None:
+    def reset(self, *, last_event_id: str | None = None) -> None:
         """Forget the unfinished line and event, ready for a new connection's body.
 
         Keeps :attr:`last_event_id` and :attr:`retry_ms`, which belong to the event source
         rather than one connection; the new stream's ID buffer starts from the kept ID.
-        A BOM at the start of the next stream is stripped again.
+        A BOM at the start of the next stream is stripped again. Pass ``last_event_id``
+        to resume from another ID instead (e.g. when the server's history was reset).
         """
+        if last_event_id is not None:
+            self._last_event_id = last_event_id
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._at_stream_start = True
         self._skip_lf = False

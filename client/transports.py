@@ -125,7 +125,7 @@ async def _check(response: aiohttp.ClientResponse, expected: int = 200) -> bytes
     """The body of `response`; raises `ProtocolFailure` for an unexpected status."""
     body = await response.read()
     if response.status != expected:
-        text = body.decode(errors="replace").strip()[:200]
+        text = " ".join(body.decode(errors="replace").split())[:200]
         raise ProtocolFailure(f"HTTP {response.status} from {response.url.path}: {text}")
     return body
 

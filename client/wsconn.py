@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -64,7 +64,8 @@ class ResilientWebSocket:
     :meth:`start` makes the first connection (raising if it fails), then a background task
     reads frames into :attr:`inbox` and reconnects after transient closes. Each connection
     has a `generation` number; its end is announced in the inbox as ``Incoming(gen, None)``.
-    `url_for` is called before every connection, so a resume cursor can go in the URL.
+    `url_for` is called before every connection, so a resume cursor can go in the URL;
+    `before_reconnect`, if given, is awaited before each reconnection attempt.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class ResilientWebSocket:
         *,
         report: StateReport = quiet,
         transient_codes: frozenset[int] = TRANSIENT_CLOSE_CODES,
+        before_reconnect: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.inbox: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=_INBOX_SIZE)
         self.generation = 0
@@ -87,6 +89,7 @@ class ResilientWebSocket:
         self._open = asyncio.Event()
         self._failure: ClientError | None = None
         self._task: asyncio.Task[None] | None = None
+        self._before_reconnect = before_reconnect
 
     async def start(self) -> None:
         """Connect for the first time; raises `ConnectionLost`/`ProtocolFailure` on failure."""
@@ -162,6 +165,8 @@ class ResilientWebSocket:
     async def _reconnect(self, reason: str) -> aiohttp.ClientWebSocketResponse:
         while True:
             await self.reconnector.wait(reason)
+            if self._before_reconnect is not None:
+                await self._before_reconnect()
             try:
                 return await self._connect()
             except ConnectionLost as exc:

@@ -25,7 +25,8 @@ async def run(args: argparse.Namespace, session: aiohttp.ClientSession, out: Out
     _raise_open_file_limit()
     meta = await collect_meta(session, args.url, args)
     scenario = importlib.import_module(f"client.bench.{args.scenario}")
-    with BenchProgress() as progress:
+    # A progress bar only for a person watching; rich would print a blank line to a pipe.
+    with BenchProgress(enabled=sys.stderr.isatty()) as progress:
         ctx = BenchContext(session=session, base=args.url, args=args, progress=progress)
         results: list[BenchResult] = await scenario.run(ctx)
     meta["warnings"] = ctx.warnings

@@ -53,9 +53,11 @@ async def run(args: argparse.Namespace, session: aiohttp.ClientSession, out: Out
         session, lambda: url, make_reconnector(args, out), report=out.state
     )
     stats = EchoStats()
+    listed = _listed_payloads(args)  # read a --file before connecting: fail early
+    payloads = messages.from_iterable(listed) if listed is not None else _typed_payloads(args, out)
     await connection.start()
     try:
-        async for payload in _payloads(args, out):
+        async for payload in payloads:
             echo = await echo_once(connection, payload)
             _show(out, stats, payload, echo)
             if args.interval:
@@ -97,21 +99,22 @@ async def echo_once(connection: ResilientWebSocket, payload: str | bytes) -> Ech
         resends += 1
 
 
-async def _payloads(args: argparse.Namespace, out: Output) -> AsyncIterator[str | bytes]:
+def _listed_payloads(args: argparse.Namespace) -> list[str | bytes] | None:
+    """The messages given by arguments, --file or --size; None means "read stdin"."""
     if args.size is not None:
-        items = messages.generated(args.size, args.count, binary=args.binary)
-    elif args.messages:
-        items = messages.repeat(args.messages, args.count, binary=args.binary)
-    elif args.file is not None:
-        items = messages.repeat(messages.file_lines(args.file), args.count, binary=args.binary)
-    else:
-        stdin_hint(out, "type a message and press Enter to send it; Ctrl-D or Ctrl-C to quit")
-        async for line in StdinLines():
-            for item in messages.repeat([line], args.count, binary=args.binary):
-                yield item
-        return
-    for item in items:
-        yield item
+        return messages.generated(args.size, args.count, binary=args.binary)
+    if args.messages:
+        return messages.repeat(args.messages, args.count, binary=args.binary)
+    if args.file is not None:
+        return messages.repeat(messages.file_lines(args.file), args.count, binary=args.binary)
+    return None
+
+
+async def _typed_payloads(args: argparse.Namespace, out: Output) -> AsyncIterator[str | bytes]:
+    stdin_hint(out, "type a message and press Enter to send it; Ctrl-D or Ctrl-C to quit")
+    async for line in StdinLines():
+        for item in messages.repeat([line], args.count, binary=args.binary):
+            yield item
 
 
 def _show(out: Output, stats: EchoStats, payload: str | bytes, echo: Echo) -> None:

@@ -1,0 +1,157 @@
+"""The server stops and comes back on the same port under a running `sse`, `ws` and `room`;
+Ctrl-C ends a command cleanly with a summary and status 130."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.client.processes import ServerProcess, finish, free_port, start_client
+
+pytestmark = pytest.mark.slow
+
+QUICK_BACKOFF = ("--backoff-base", "0.05", "--backoff-cap", "0.3")
+
+
+@pytest.fixture
+async def restartable() -> AsyncIterator[ServerProcess]:
+    """A server process (SSE retry 100 ms, no room rate limit) that tests may restart."""
+    server = ServerProcess(free_port(), "--sse-retry", "100", "--room-rate", "0")
+    await server.start()
+    yield server
+    await server.stop(signal.SIGKILL)
+
+
+def is_event(record: dict[str, Any]) -> bool:
+    return record.get("type") == "event"
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["crash", "shutdown"])
+async def test_sse_resumes_with_last_event_id_after_a_restart(
+    restartable: ServerProcess, how: signal.Signals
+) -> None:
+    process, output = await start_client(
+        "sse", "--interval", "20", "--json", "--url", restartable.url, *QUICK_BACKOFF
+    )
+    ids: list[int] = []
+    while len(ids) < 5:
+        ids.append(int((await output.until_json(is_event))["id"]))
+    await restartable.stop(how)
+    lost = await output.until_json(lambda r: r.get("state") == "reconnecting")
+    await restartable.start()
+    resumed = await output.until_json(
+        lambda r: r.get("state") == "connecting" and bool(r.get("last_event_id"))
+    )
+    last_before = None
+    for line in output.seen:  # the events read before the reconnection started
+        record = json.loads(line)
+        if is_event(record):
+            last_before = record["id"]
+    assert resumed["last_event_id"] == last_before
+    assert lost["delay_s"] >= 0.1  # the server's retry: 100 ms, at least
+    while len(ids) < 15:
+        ids.append(int((await output.until_json(is_event))["id"]))
+    everything = [
+        int(json.loads(line)["id"]) for line in output.seen if is_event(json.loads(line))
+    ]
+    assert everything == list(range(1, len(everything) + 1))  # no gap, no duplicate
+
+    process.send_signal(signal.SIGINT)
+    assert await finish(process) == 130
+    summary = json.loads((await output.rest())[-1])
+    assert summary["type"] == "summary"
+    assert summary["reconnects"] >= 1
+    assert summary["events"] >= len(everything)
+
+
+async def test_ws_reconnects_and_resends_after_a_restart(restartable: ServerProcess) -> None:
+    process, output = await start_client(
+        "ws",
+        "--size",
+        "8",
+        "--count",
+        "100000",
+        "--interval",
+        "20",
+        "--json",
+        "--url",
+        restartable.url,
+        *QUICK_BACKOFF,
+    )
+    await output.until_json(lambda r: r.get("type") == "echo" and r["n"] == 5)
+    await restartable.stop(signal.SIGINT)  # a clean shutdown: close 1001
+    going = await output.until_json(lambda r: r.get("state") == "reconnecting")
+    assert "1001" in going["reason"]
+    await restartable.start()
+    await output.until_json(lambda r: r.get("state") == "open")
+    await output.until_json(lambda r: r.get("type") == "echo" and r["n"] == 10)
+
+    process.send_signal(signal.SIGINT)
+    assert await finish(process) == 130
+    await output.rest()
+    records = [json.loads(line) for line in output.seen]
+    echoes = [r for r in records if r["type"] == "echo"]
+    assert [e["n"] for e in echoes] == list(range(1, len(echoes) + 1))
+    assert all(e["matches"] for e in echoes)
+    summary = records[-1]
+    assert summary["type"] == "summary"
+    assert summary["reconnects"] == 1
+    assert summary["echoed"] == len(echoes)
+
+
+@pytest.mark.parametrize("via", ["ws", "sse", "http"])
+async def test_room_follows_the_new_history_after_a_restart(
+    restartable: ServerProcess, via: str
+) -> None:
+    """Rooms live in the server's memory: after a restart the ids start again at 1, and
+    the client must not take the new messages for ones it already has."""
+    process, output = await start_client(
+        "room",
+        "lobby",
+        "--via",
+        via,
+        "--user",
+        "ada",
+        "--json",
+        "--url",
+        restartable.url,
+        *QUICK_BACKOFF,
+        stdin=True,
+    )
+    assert process.stdin is not None
+    await output.until_json(lambda r: r.get("state") == "joined")
+    for text in ("one", "two"):
+        process.stdin.write(f"{text}\n".encode())
+        await output.until_json(lambda r, t=text: r.get("type") == "message" and r["text"] == t)
+    await restartable.stop(signal.SIGKILL)
+    await output.until_json(lambda r: r.get("state") == "reconnecting")
+    await restartable.start()
+    await output.until_json(lambda r: r.get("state") == "reset")
+    process.stdin.write(b"after the restart\n")
+    again = await output.until_json(lambda r: r.get("type") == "message")
+    assert (again["id"], again["text"]) == (1, "after the restart")
+    process.stdin.close()
+    assert await finish(process) == 0
+    summary = json.loads((await output.rest())[-1])
+    assert summary["received"] == summary["sent"] == 3
+    assert summary["duplicates"] == 0
+
+
+async def test_ctrl_c_while_waiting_for_the_server_prints_a_summary() -> None:
+    server = ServerProcess(free_port(), "--sse-retry", "100")
+    await server.start()
+    process, output = await start_client(
+        "sse", "--interval", "1000", "--url", server.url, *QUICK_BACKOFF
+    )
+    await output.until(lambda line: line.startswith("[1] tick"))
+    await server.stop(signal.SIGKILL)
+    await output.until(lambda line: "reconnecting in" in line)
+    process.send_signal(signal.SIGINT)
+    assert await finish(process) == 130
+    rest = await output.rest()
+    assert any(line.startswith("received 1 event(s)") for line in rest), rest
+    assert not any("Traceback" in line for line in output.seen)
