@@ -1,0 +1,230 @@
+/**
+ * The compare run: the same N messages of the same payload through each protocol in turn,
+ * one message in flight at a time, so every latency is one clean round trip.
+ *
+ * No DOM here: contenders come in as functions that open a transport of the common shape
+ * `{send, close}`, results go out as plain data (and as JSON or CSV text).
+ */
+
+import { hasHiddenParts, knownOverhead } from "./framing.js";
+import { summarize } from "./stats.js";
+
+/**
+ * @typedef {object} Contender
+ * @property {string} protocol "ws" | "sse" | "http"
+ * @property {string} label human name
+ * @property {string} path what the messages go through, e.g. "/ws/echo"
+ * @property {(onStatus: (s: {state: string, detail: string}) => void) => {send: (text: string) => Promise<import("./protocols/ws.js").RoundTrip>, close: () => void}} open
+ * @property {boolean} [stateless] true when there is no connection to wait for (HTTP)
+ */
+
+/**
+ * A printable ASCII payload of exactly `size` bytes, the same for every protocol.
+ * Pseudo-random letters and digits: a run of one letter would make WebSocket compression
+ * (permessage-deflate) look better than it is.
+ * @param {number} size
+ * @returns {string}
+ */
+export function makePayload(size) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  let state = 12345;
+  let text = "";
+  for (let i = 0; i < size; i += 1) {
+    state = (state * 1103515245 + 12345) % 2147483648; // a fixed LCG: same payload every run
+    text += alphabet[state % alphabet.length];
+  }
+  return text;
+}
+
+/**
+ * Open a contender's transport and wait until it can carry messages.
+ * @param {Contender} contender
+ * @param {number} timeoutMs
+ */
+function openReady(contender, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    /** @type {ReturnType<Contender["open"]> | undefined} */
+    let transport;
+    /** @type {Error | null | undefined} undefined = no verdict yet, null = ready */
+    let verdict;
+    const timer = setTimeout(() => settle(new Error(`not open within ${timeoutMs / 1000} s`)), timeoutMs);
+    function settle(outcome) {
+      if (verdict !== undefined) return;
+      verdict = outcome;
+      // A transport may report "ready" from inside open(), before it is returned to us.
+      if (transport) finish();
+    }
+    let finished = false;
+    function finish() {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      if (verdict) {
+        transport?.close();
+        reject(verdict);
+      } else resolve(transport);
+    }
+    transport = contender.open((status) => {
+      if (status.state === "open" || status.state === "ready") settle(null);
+      else if (status.state === "closed" || status.state === "reconnecting") {
+        settle(new Error(`could not connect: ${status.detail}`));
+      }
+    });
+    if (contender.stateless) settle(null);
+    if (verdict !== undefined) finish();
+  });
+}
+
+/**
+ * @typedef {object} ProtocolResult
+ * @property {string} protocol
+ * @property {string} label
+ * @property {string} path
+ * @property {number} requested N
+ * @property {number[]} samplesMs round-trip latencies, in order
+ * @property {ReturnType<typeof summarize> | null} summary
+ * @property {number | null} throughput messages per second, rate-limit waits excluded
+ * @property {number} waitedMs time spent waiting for the server's rate limit
+ * @property {{payload: number, outOverhead: number, inOverhead: number, lowerBound: boolean} | null} bytes
+ *   per message, averaged; lowerBound when some part was not visible to the page
+ * @property {string} connections what the run used
+ * @property {string | null} error why the run stopped early, if it did
+ */
+
+/**
+ * Run N round trips through one contender.
+ * @param {Contender} contender
+ * @param {{n: number, payload: string, signal: AbortSignal, onProgress: (p: {protocol: string, done: number, n: number}) => void}} options
+ * @returns {Promise<ProtocolResult>}
+ */
+export async function runOne(contender, { n, payload, signal, onProgress }) {
+  const samplesMs = [];
+  let waitedMs = 0;
+  let outOverhead = 0;
+  let inOverhead = 0;
+  let payloadBytes = 0;
+  let lowerBound = false;
+  let newConnections = 0;
+  let error = null;
+  let elapsedMs = 0;
+  let transport;
+  try {
+    transport = await openReady(contender, 10_000);
+    await transport.send(payload); // warm-up, not counted: first-use costs are not latency
+    const started = performance.now();
+    for (let i = 0; i < n; i += 1) {
+      if (signal.aborted) throw new Error("cancelled");
+      const trip = await transport.send(payload);
+      samplesMs.push(trip.rttMs);
+      waitedMs += trip.waitedMs;
+      outOverhead += knownOverhead(trip.out);
+      inOverhead += knownOverhead(trip.in);
+      payloadBytes = trip.out.payload;
+      lowerBound ||= hasHiddenParts(trip.out) || hasHiddenParts(trip.in);
+      if (trip.newConnection) newConnections += 1;
+      onProgress({ protocol: contender.protocol, done: i + 1, n });
+    }
+    elapsedMs = performance.now() - started;
+  } catch (caught) {
+    error = caught instanceof Error ? caught.message : String(caught);
+  } finally {
+    transport?.close();
+  }
+  const done = samplesMs.length;
+  const busyMs = elapsedMs - waitedMs;
+  return {
+    protocol: contender.protocol,
+    label: contender.label,
+    path: contender.path,
+    requested: n,
+    samplesMs,
+    summary: done ? summarize(samplesMs) : null,
+    throughput: done && !error && busyMs > 0 ? (done / busyMs) * 1000 : null,
+    waitedMs,
+    bytes: done
+      ? { payload: payloadBytes, outOverhead: outOverhead / done, inOverhead: inOverhead / done, lowerBound }
+      : null,
+    connections: describeConnections(contender.protocol, done, newConnections),
+    error: error && `stopped after ${done} of ${n}: ${error}`,
+  };
+}
+
+/**
+ * @param {string} protocol
+ * @param {number} done
+ * @param {number} newConnections
+ */
+function describeConnections(protocol, done, newConnections) {
+  const trips = done + 1; // + the warm-up
+  if (protocol === "ws") return "1 WebSocket";
+  if (protocol === "sse") return `1 stream + ${trips} POSTs`;
+  return `${trips} requests (${newConnections} new TCP)`;
+}
+
+/**
+ * Run every contender in turn (never at the same time: they would share the CPU and skew
+ * each other's latencies).
+ * @param {{contenders: Contender[], n: number, size: number, signal: AbortSignal, onProgress: (p: object) => void}} options
+ */
+export async function runCompare({ contenders, n, size, signal, onProgress }) {
+  const payload = makePayload(size);
+  const startedAt = new Date().toISOString();
+  const results = [];
+  for (const contender of contenders) {
+    onProgress({ protocol: contender.protocol, done: 0, n });
+    results.push(await runOne(contender, { n, payload, signal, onProgress }));
+  }
+  return { startedAt, n, size, results };
+}
+
+/**
+ * The run as pretty JSON, with where it ran.
+ * @param {Awaited<ReturnType<typeof runCompare>>} run
+ * @param {{page: string, userAgent: string, server: object | null}} context
+ * @returns {string}
+ */
+export function toJson(run, context) {
+  return JSON.stringify({ ...context, ...run }, null, 2);
+}
+
+/**
+ * One CSV row per protocol (the summary table), or per message with `samples`.
+ * @param {Awaited<ReturnType<typeof runCompare>>} run
+ * @param {{samples?: boolean}} [options]
+ * @returns {string}
+ */
+export function toCsv(run, { samples = false } = {}) {
+  const rows = [];
+  if (samples) {
+    rows.push(["protocol", "message", "latency_ms"]);
+    for (const result of run.results) {
+      result.samplesMs.forEach((ms, index) => rows.push([result.protocol, index + 1, ms.toFixed(3)]));
+    }
+  } else {
+    rows.push([
+      "protocol", "messages", "payload_bytes", "median_ms", "p95_ms", "mean_ms", "max_ms",
+      "throughput_msg_per_s", "overhead_out_bytes", "overhead_in_bytes", "overhead_is_lower_bound",
+      "connections", "error",
+    ]);
+    for (const r of run.results) {
+      rows.push([
+        r.protocol, r.samplesMs.length, r.bytes?.payload ?? "",
+        fixed(r.summary?.median), fixed(r.summary?.p95), fixed(r.summary?.mean), fixed(r.summary?.max),
+        fixed(r.throughput, 1), fixed(r.bytes?.outOverhead, 1), fixed(r.bytes?.inOverhead, 1),
+        r.bytes ? String(r.bytes.lowerBound) : "", r.connections, r.error ?? "",
+      ]);
+    }
+  }
+  return rows.map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
+}
+
+/** @param {number | null | undefined} value */
+function fixed(value, digits = 3) {
+  return value === null || value === undefined || Number.isNaN(value) ? "" : value.toFixed(digits);
+}
+
+/** RFC 4180: quote fields that contain a comma, a quote or a line break. */
+function csvField(value) {
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
