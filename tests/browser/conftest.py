@@ -1,0 +1,226 @@
+"""Fixtures for the browser tests: a real server in a subprocess and headless Chromium.
+
+The server runs as `python -m server`, exactly as a user starts it, so a test can stop it
+and start it again on the same port (the page must survive that without a reload). The
+browser is Debian's Chromium driven by Playwright's sync API; Playwright's own browser
+download is never used. Without Chromium the tests are skipped, except on CI (env `CI`
+set), where a missing browser is a failure: a green run must mean the page was tested.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, ConsoleMessage, Page
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("PROTOCOL_LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ANNOUNCE = re.compile(r"serving on (http://\S+)")
+
+# Faster than the defaults so reconnection tests stay short; limits small enough to provoke
+# a 1009; a room burst big enough that the suite's pages (all on 127.0.0.1, one rate-limit
+# bucket) never see a 429, which would be an error in the console.
+SERVER_ARGS = [
+    "--sse-retry",
+    "500",
+    "--ws-max-size",
+    "65536",
+    "--room-burst",
+    "500",
+    "--shutdown-timeout",
+    "1",
+]
+
+
+def _require_browser() -> None:
+    """Skip (locally) or fail (on CI) when Playwright or Chromium is not available."""
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "the playwright package is not installed (pip install -e '.[test]')"
+    if problem is None and not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        problem = f"Chromium not found at {CHROMIUM} (apt-get install chromium, or make browser)"
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run on CI: {problem}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {problem}")
+
+
+@dataclass
+class ServerProcess:
+    """`python -m server` in a subprocess that can be stopped and started on the same port."""
+
+    log_path: Path
+    args: list[str] = field(default_factory=lambda: list(SERVER_ARGS))
+    port: int = 0
+    url: str = ""
+    process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the server (on the port it had before, if any); returns its base URL."""
+        command = [sys.executable, "-m", "server", "--port", str(self.port), *self.args]
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True
+            )
+        self.url = self._wait_for_announcement(timeout)
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self.url
+
+    def _wait_for_announcement(self, timeout: float) -> str:
+        process = self.process
+        assert process is not None
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not selector.select(remaining):
+                    break
+                line = process.stdout.readline()
+                if not line:  # the process exited
+                    break
+                if match := ANNOUNCE.search(line):
+                    return match.group(1)
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"the server did not start; its log:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, as Ctrl-C or a service manager would: a graceful shutdown (WS 1001)."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the server's log, for failure messages."""
+        if not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium for the whole session."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per test module."""
+    _require_browser()
+    server = ServerProcess(tmp_path_factory.mktemp("server") / "server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server for one test only, e.g. one that stops and restarts it."""
+    _require_browser()
+    server = ServerProcess(tmp_path / "server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class PageProblems:
+    """What went wrong in a page: console messages of type error, and uncaught exceptions."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+
+    def on_page_error(self, error: Any) -> None:
+        self.page_errors.append(str(error))
+
+
+class LabPage:
+    """A Playwright page on the lab, with its problems recorded from the first request."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.problems = PageProblems()
+        page.on("console", self.problems.on_console)
+        page.on("pageerror", self.problems.on_page_error)
+        # A dialog would mean a message was run as HTML (an onerror=alert(...)).
+        page.on("dialog", lambda dialog: self.problems.page_errors.append(f"dialog: {dialog}"))
+
+    def open(self, fragment: str = "") -> Page:
+        """Load the page and wait until main.js has wired everything."""
+        self.page.goto(f"{self.base_url}/{fragment}")
+        self.page.wait_for_selector("html[data-ready='true']", state="attached")
+        return self.page
+
+
+def _new_lab_page(browser: Browser, server: ServerProcess, width: int = 1280) -> LabPage:
+    context = browser.new_context(viewport={"width": width, "height": 800}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    return LabPage(context.new_page(), server.url)
+
+
+@pytest.fixture
+def lab(browser: Browser, live_server: ServerProcess) -> Iterator[LabPage]:
+    """The page on the module's server. Fails the test on any console error or exception."""
+    lab_page = _new_lab_page(browser, live_server)
+    yield lab_page
+    lab_page.page.context.close()
+    assert lab_page.problems.page_errors == [], "uncaught errors in the page"
+    assert lab_page.problems.console_errors == [], "errors in the browser console"
+
+
+@pytest.fixture
+def lab_on_own_server(browser: Browser, own_server: ServerProcess) -> Iterator[LabPage]:
+    """The page on a server of its own. Console errors are expected here (the server goes
+    away, so requests fail), but uncaught exceptions still fail the test."""
+    lab_page = _new_lab_page(browser, own_server)
+    yield lab_page
+    lab_page.page.context.close()
+    assert lab_page.problems.page_errors == [], "uncaught errors in the page"

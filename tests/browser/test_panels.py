@@ -1,0 +1,207 @@
+"""The side-by-side panels in a real browser: round trips, sizes, close codes, layout, keys."""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import LabPage, ServerProcess
+
+pytestmark = pytest.mark.browser
+
+OPEN_STATE = {"ws": "open", "sse": "open", "http": "ready"}
+
+
+@pytest.mark.parametrize("key", ["ws", "sse", "http"])
+def test_each_panel_round_trips_a_message(lab: LabPage, key: str) -> None:
+    page = lab.open()
+    text = f"round trip over {key}"
+    expect(page.locator(f"#{key}-state")).to_have_text(OPEN_STATE[key])
+
+    page.fill(f"#{key}-input", text)
+    page.press(f"#{key}-input", "Enter")
+
+    expect(page.locator(f"#{key}-log li.dir-out", has_text=text)).to_have_count(1)
+    expect(page.locator(f"#{key}-log li.dir-in", has_text=text)).to_have_count(1)
+    round_trip = page.locator(f"#{key}-metrics .metric").first.locator(".value")
+    expect(round_trip).to_have_text(re.compile(r"^\d[\d.]* m?s · \d"))
+
+
+def test_websocket_sizes_follow_the_framing_rules(lab: LabPage) -> None:
+    """Client frames carry a 4-byte mask; a 126-byte payload needs the 2-byte extended length."""
+    page = lab.open()
+    expect(page.locator("#ws-state")).to_have_text("open")
+    for text, out_header, in_header in (("a" * 125, 6, 2), ("b" * 126, 8, 4)):
+        page.fill("#ws-input", text)
+        page.press("#ws-input", "Enter")
+        echoed = page.locator("#ws-log li.dir-in", has_text=text[:20]).last
+        expect(echoed.locator(".size")).to_have_text(f"{len(text)} B + {in_header} B")
+        sent = page.locator("#ws-log li.dir-out", has_text=text[:20]).last
+        expect(sent.locator(".size")).to_have_text(f"{len(text)} B + {out_header} B")
+
+
+def test_http_response_head_size_matches_the_bytes_on_the_wire(
+    lab: LabPage, live_server: ServerProcess
+) -> None:
+    """The page computes the response head from fetch()'s headers; a raw socket counts it."""
+    page = lab.open()
+    text = "count my headers"
+    page.fill("#http-input", text)
+    page.press("#http-input", "Enter")
+    expect(page.locator("#http-log li.dir-in", has_text=text)).to_have_count(1)
+    received = page.locator("#http-metrics .metric", has_text="Last received").locator(".value")
+
+    head = _raw_response_head(live_server.url, text.encode(), "text/plain;charset=utf-8")
+    expect(received).to_have_text(f"{len(text)} B payload + {len(head)} B overhead")
+
+
+def _raw_response_head(base_url: str, body: bytes, content_type: str) -> bytes:
+    """POST /http/echo over a plain socket and return the response head, CRLFCRLF included.
+
+    A keep-alive request like the browser's (no `Connection: close`, which would add a
+    `Connection` header to the response).
+    """
+    address = urlsplit(base_url)
+    request = (
+        f"POST /http/echo HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+        sock.sendall(request)
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            assert chunk, "the server closed the connection before the head was complete"
+            response += chunk
+    return response[: response.index(b"\r\n\r\n") + 4]
+
+
+def test_html_looking_message_is_shown_as_text(lab: LabPage) -> None:
+    page = lab.open()
+    html = "<img src=x onerror=alert(1)>"
+    for key in ("ws", "sse", "http"):
+        expect(page.locator(f"#{key}-state")).to_have_text(OPEN_STATE[key])
+        page.fill(f"#{key}-input", html)
+        page.press(f"#{key}-input", "Enter")
+        expect(page.locator(f"#{key}-log li.dir-in .text", has_text=html)).to_be_visible()
+    assert page.locator("img").count() == 0
+    assert lab.problems.page_errors == []  # no alert() dialog either
+
+
+def test_close_codes_are_shown_and_the_websocket_comes_back(lab: LabPage) -> None:
+    page = lab.open()
+    state = page.locator("#ws-state")
+    expect(state).to_have_text("open")
+
+    # One byte over --ws-max-size: the server closes with 1009; our backoff reconnects.
+    page.click("#ws-oversize")
+    expect(
+        page.locator("#ws-log li.dir-note", has_text="closed 1009 message too big")
+    ).to_have_count(1)
+    expect(state).to_have_text("open")
+    expect(page.locator("#ws-metrics")).to_contain_text("1009 message too big")
+
+    # Disconnect is a clean 1000 and stays closed: no reconnect after our own close.
+    page.click("#ws-disconnect")
+    expect(state).to_have_text("closed")
+    expect(
+        page.locator("#ws-log li.dir-note", has_text="closed 1000 normal closure")
+    ).to_have_count(1)
+    page.click("#ws-connect")
+    expect(state).to_have_text("open")
+    # the first connection, the one after 1009, and this one
+    expect(page.locator("#ws-metrics")).to_contain_text("3 opened since load")
+
+
+def test_sse_disconnect_closes_the_eventsource_for_good(lab: LabPage) -> None:
+    page = lab.open()
+    state = page.locator("#sse-state")
+    expect(state).to_have_text("open")
+    ready_state = page.locator("#sse-metrics .metric", has_text="readyState").locator(".value")
+    expect(ready_state).to_have_text("1 OPEN")
+
+    page.click("#sse-disconnect")
+    expect(state).to_have_text("closed")
+    expect(ready_state).to_have_text("2 CLOSED")
+    page.click("#sse-connect")
+    expect(state).to_have_text("open")
+
+
+def test_panels_sit_side_by_side_and_stack_on_a_narrow_screen(lab: LabPage) -> None:
+    page = lab.open()
+    wide = [page.locator(f"#panel-{key}").bounding_box() for key in ("ws", "sse", "http")]
+    assert all(box is not None for box in wide)
+    assert len({round(box["y"]) for box in wide if box}) == 1, wide
+    assert [box["x"] for box in wide if box] == sorted(box["x"] for box in wide if box)
+
+    page.set_viewport_size({"width": 390, "height": 800})
+    narrow = [page.locator(f"#panel-{key}").bounding_box() for key in ("ws", "sse", "http")]
+    assert len({round(box["x"]) for box in narrow if box}) == 1, narrow
+    tops = [box["y"] for box in narrow if box]
+    assert tops == sorted(tops)
+    assert len(set(tops)) == 3
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_tabs_work_from_the_keyboard(lab: LabPage) -> None:
+    page = lab.open()
+    page.focus("#tab-echo")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-compare")).to_be_focused()
+    expect(page.locator("#tab-compare")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#view-compare")).to_be_visible()
+    expect(page.locator("#view-echo")).to_be_hidden()
+    page.keyboard.press("End")
+    expect(page.locator("#view-rooms")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(page.locator("#view-echo")).to_be_visible()
+
+
+def test_every_control_has_a_name(lab: LabPage) -> None:
+    page = lab.open()
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, button")]
+            .filter((c) => !(c.labels?.length || c.getAttribute("aria-label")
+                             || c.textContent.trim()))
+            .map((c) => c.outerHTML)"""
+    )
+    assert unnamed == []
+
+
+def test_no_console_errors_across_every_view(lab: LabPage) -> None:
+    """Use every view once; the `lab` fixture also checks the console after each test."""
+    page = lab.open()
+    for key in ("ws", "sse", "http"):
+        expect(page.locator(f"#{key}-state")).to_have_text(OPEN_STATE[key])
+        page.click(f"#{key}-ping")
+        expect(page.locator(f"#{key}-log li.dir-in.kind-ping")).to_have_count(1)
+
+    page.click("#tab-push")
+    page.fill("#push-interval", "100")
+    page.fill("#push-poll", "100")
+    page.click("#push-start-all")
+    for column in ("push-ws", "push-sse", "push-poll-panel", "push-long"):
+        expect(page.locator(f"#{column} [data-role=log] li.dir-in").first).to_be_visible()
+    page.click("#push-stop-all")
+
+    page.click("#tab-rooms")
+    page.fill("#room-name", "console-check")
+    page.click("#room-join-all")
+    page.fill("#room-ws-input", "checking the console")
+    page.press("#room-ws-input", "Enter")
+    expect(page.locator("#room-http .message", has_text="checking the console")).to_have_count(1)
+    page.click("#room-leave-all")
+
+    page.click("#tab-compare")
+    page.fill("#compare-n", "5")
+    page.click("#compare-run")
+    expect(page.locator("#compare-status")).to_contain_text("Done", timeout=30_000)
+
+    assert lab.problems.console_errors == []
+    assert lab.problems.page_errors == []

@@ -1,0 +1,68 @@
+"""Stopping and restarting the server under an open page: each protocol shows its own way of
+coping, and everything works again without a reload."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import expect
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import LabPage, ServerProcess
+
+pytestmark = pytest.mark.browser
+
+# Our WebSocket backoff draws from windows of 0.5, 1, 2, 4 s ... so after a short outage the
+# next attempt comes within a few seconds; allow for an unlucky draw.
+RECOVERY_MS = 25_000
+
+
+def test_server_restart_is_survived(lab_on_own_server: LabPage, own_server: ServerProcess) -> None:
+    lab = lab_on_own_server
+    page = lab.open()
+    expect(page.locator("#ws-state")).to_have_text("open")
+    expect(page.locator("#sse-state")).to_have_text("open")
+
+    # A pushed SSE stream, to see the browser resume it with Last-Event-ID.
+    page.click("#tab-push")
+    page.fill("#push-interval", "100")
+    page.click("#push-sse [data-role=start]")
+    last_tick = page.locator("#push-sse .metric", has_text="Last tick").locator(".value")
+    expect(last_tick).to_have_text(re.compile(r"#([3-9]|\d\d+)$"))
+    page.click("#tab-echo")
+
+    own_server.stop()
+
+    # WebSocket: told 1001 by the shutting-down server, then OUR backoff takes over.
+    expect(page.locator("#ws-log li.dir-note", has_text="closed 1001 going away")).to_have_count(1)
+    expect(page.locator("#ws-state")).to_have_text("reconnecting")
+    expect(page.locator("#ws-state-detail")).to_contain_text("Our backoff: attempt")
+    # SSE: the browser's own reconnection, announcing the Last-Event-ID it will send.
+    expect(page.locator("#sse-state")).to_have_text("reconnecting")
+    expect(page.locator("#sse-state-detail")).to_contain_text("the browser reconnects by itself")
+    # HTTP: nothing to reconnect; the request itself fails.
+    page.fill("#http-input", "sent while the server is down")
+    page.press("#http-input", "Enter")
+    expect(page.locator("#http-state")).to_have_text("failed")
+    expect(page.locator("#http-log li.dir-error")).to_have_count(1)
+    expect(page.locator("#server-status")).to_have_attribute("data-state", "down")
+
+    own_server.start()  # same port
+
+    expect(page.locator("#ws-state")).to_have_text("open", timeout=RECOVERY_MS)
+    expect(page.locator("#sse-state")).to_have_text("open", timeout=RECOVERY_MS)
+    expect(page.locator("#server-status")).to_have_attribute("data-state", "up")
+    for key, state in (("ws", "open"), ("sse", "open"), ("http", "ready")):
+        text = f"{key} works again"
+        page.fill(f"#{key}-input", text)
+        page.press(f"#{key}-input", "Enter")
+        expect(page.locator(f"#{key}-log li.dir-in", has_text=text)).to_have_count(1)
+        expect(page.locator(f"#{key}-state")).to_have_text(state)
+
+    # The pushed SSE stream resumed after its last id: no tick lost, none twice.
+    resumed = page.locator(
+        "#push-sse [data-role=log] li", has_text=re.compile(r"resumed after #\d+: no gap")
+    )
+    expect(resumed).to_have_count(1)
