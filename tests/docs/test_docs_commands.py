@@ -14,7 +14,8 @@ them):
 
 Each block runs with bash in the repository root against a server this test starts on a free
 port: `127.0.0.1:8080` in a command becomes the test server's address, `python -m client`
-gets `--url` when the command does not give one, and `python` is this interpreter. A block
+and `python docs/labs/tools/*.py` get `--url` when the command does not give one, and
+`python` is this interpreter. A block
 passes when it exits 0 within its timeout and its output matches.
 """
 
@@ -215,12 +216,12 @@ class Server:
         self.log.close()
 
 
-CLIENT_CALL = re.compile(r"\bpython3? -m client\b")
+CLIENT_CALL = re.compile(r"\bpython3? (?:-m client|docs/labs/tools/\w+\.py)(?=\s|$)")
 COMMAND_END = set("|;&<>)\n")
 
 
 def add_client_url(script: str, base_url: str) -> str:
-    """Give every `python -m client ...` command without `--url` the test server's URL.
+    """Give every `python -m client ...` or lab tool command without `--url` the test server's URL.
 
     The option goes at the end of that simple command (before a pipe, `;`, `&&`, a
     redirection or the end of the line), where argparse accepts it after any subcommand.
@@ -231,7 +232,8 @@ def add_client_url(script: str, base_url: str) -> str:
         if call.start() < position:
             continue
         end = _command_end(script, call.end())
-        if "--url" not in script[call.end() : end]:
+        arguments = script[call.end() : end]
+        if "--url" not in arguments and not re.search(r"--(help|version)\b", arguments):
             pieces.append(script[position:end].rstrip(" ") + f" --url {base_url}")
             position = end
             if end < len(script) and script[end] != " ":

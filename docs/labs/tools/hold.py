@@ -48,31 +48,56 @@ def listening_pid(port: int) -> int | None:
     return None
 
 
+class Refused(Exception):
+    """The server turned the connection away (a limit); the message says how."""
+
+
 async def open_one(session: aiohttp.ClientSession, protocol: str, base: str) -> object:
-    """One open connection: a WebSocket, or an SSE response whose headers have arrived."""
+    """One open connection: a WebSocket, or an SSE response whose first line has arrived.
+
+    Raises `Refused` when the server says no: SSE gets an HTTP error status; a WebSocket is
+    upgraded and then closed at once (1013), so it is given a moment to say so.
+    """
     if protocol == "ws":
-        return await session.ws_connect(base.replace("http", "ws", 1) + "/ws/echo")
+        ws = await session.ws_connect(base.replace("http", "ws", 1) + "/ws/echo")
+        try:
+            await ws.receive(timeout=0.5)
+        except TimeoutError:
+            return ws  # nothing to say: admitted
+        raise Refused(f"closed with {ws.close_code}")
     response = await session.get(base + "/sse/stream?interval=60000")
+    if response.status != 200:
+        body = await response.text()
+        raise Refused(f"{response.status} {body}")
     await response.content.readline()  # the retry: line: the stream is open
     return response
 
 
 async def hold(protocol: str, base: str, clients: int, pid: int | None, seconds: float) -> int:
-    """Open `clients` connections, report memory, hold them, close them."""
+    """Open `clients` connections, report memory, hold them, close them.
+
+    Returns 0 when every connection was either opened or refused by the server, 1 if some
+    failed otherwise (the server is not running, the client ran out of file descriptors).
+    """
     before = rss_kib(pid) if pid else None
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         opened = await asyncio.gather(
             *(open_one(session, protocol, base) for _ in range(clients)), return_exceptions=True
         )
+        refused = [item for item in opened if isinstance(item, Refused)]
         failed = [item for item in opened if isinstance(item, BaseException)]
-        print(f"{protocol}: {clients - len(failed)} of {clients} connections open", flush=True)
-        if failed:
-            print(f"first failure: {failed[0]!r}", flush=True)
+        admitted = clients - len(failed)
+        print(f"{protocol}: {admitted} of {clients} connections open", flush=True)
+        if refused:
+            print(f"refused by the server: {len(refused)} ({refused[0]})", flush=True)
+        if len(failed) > len(refused):
+            other = next(item for item in failed if not isinstance(item, Refused))
+            print(f"failed: {len(failed) - len(refused)} ({other!r})", flush=True)
         if pid and before is not None:
             await asyncio.sleep(0.5)  # let the server settle its buffers
             during = rss_kib(pid)
-            per = (during - before) / max(1, clients - len(failed))
+            per = (during - before) / max(1, admitted)
             print(f"server memory: {before} KiB before, {during} KiB with them open")
             print(f"about {per:.1f} KiB per {protocol} connection")
         await asyncio.sleep(seconds)
@@ -81,7 +106,7 @@ async def hold(protocol: str, base: str, clients: int, pid: int | None, seconds:
                 await item.close()
             elif isinstance(item, aiohttp.ClientResponse):
                 item.close()
-    return 1 if failed else 0
+    return 1 if len(failed) > len(refused) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,16 +48,42 @@ async def pulse(url: str, every: float, count: int, missed_after: float) -> int:
                     continue
                 if msg.type is aiohttp.WSMsgType.PONG:
                     break
-                if msg.type is aiohttp.WSMsgType.PING:
-                    await ws.pong(msg.data)  # the server's heartbeat: answer it
-                    continue
-                code = ws.close_code if ws.close_code is not None else 1006
-                print(f"connection lost (close code {code})", flush=True)
-                return 1
+                if not await answered(ws, msg):
+                    return lost(ws)
             delay_ms = (time.perf_counter() - started) * 1000
             print(f"ping {sent}: pong after {delay_ms:.1f} ms", flush=True)
-            await asyncio.sleep(max(0.0, every - delay_ms / 1000))
+            if not await idle(ws, every - delay_ms / 1000):
+                return lost(ws)
     return 0
+
+
+async def answered(ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage) -> bool:
+    """Answer the server's heartbeat ping; False if `msg` says the connection is gone."""
+    if msg.type is aiohttp.WSMsgType.PING:
+        await ws.pong(msg.data)
+        return True
+    return msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+
+
+async def idle(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> bool:
+    """Wait `seconds` while still reading, so a closed connection is noticed at once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            msg = await ws.receive(timeout=remaining)
+        except TimeoutError:
+            return True
+        if msg.type is not aiohttp.WSMsgType.PONG and not await answered(ws, msg):
+            return False
+    return True
+
+
+def lost(ws: aiohttp.ClientWebSocketResponse) -> int:
+    """Report the lost connection; 1 is the exit status."""
+    code = ws.close_code if ws.close_code is not None else 1006
+    print(f"connection lost (close code {code})", flush=True)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
