@@ -9,7 +9,7 @@ from server.core.origins import OriginPolicy
 from server.core.ratelimit import RateLimiterPool
 from server.core.rooms import DropReason, InMemoryHub, Subscription
 from server.errors import json_errors
-from server.head_deadline import head_received
+from server.guard import head_received
 from server.origin_check import check_origin
 from server.routes import setup_routes
 from server.settings import Settings

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server import keys
 from server.app import create_app
-from server.head_deadline import GuardedTCPSite
+from server.guard import GuardedTCPSite
 from server.settings import Settings
 from server.tls import tls_setup
 
@@ -62,7 +62,7 @@ async def start(settings: Settings) -> Running:
             settings.host,
             settings.port,
             header_timeout=settings.header_timeout,
-            on_expired=lambda: app[keys.METRICS].refused("header_timeout"),
+            refuse=app[keys.METRICS].refused,
             ssl_context=tls.context if tls else None,
         )
         await site.start()

@@ -6,7 +6,9 @@ speak RFC 6455 framing directly over a TCP stream.
 
 import asyncio
 import base64
+import contextlib
 import os
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -34,10 +36,19 @@ class RawWebSocket:
 
     @classmethod
     async def connect(
-        cls, host: str, port: int, path: str, origin: str | None = None
+        cls,
+        host: str,
+        port: int,
+        path: str,
+        origin: str | None = None,
+        sock: socket.socket | None = None,
     ) -> "RawWebSocket":
-        """Open a TCP connection and complete the upgrade; raises if the server refuses it."""
-        reader, writer = await asyncio.open_connection(host, port)
+        """Open a TCP connection (or use `sock`, already connected) and complete the upgrade;
+        raises if the server refuses it."""
+        if sock is None:
+            reader, writer = await asyncio.open_connection(host, port)
+        else:
+            reader, writer = await asyncio.open_connection(sock=sock)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET {path} HTTP/1.1",
@@ -57,19 +68,36 @@ class RawWebSocket:
             raise ConnectionError(head.decode(errors="replace"))
         return cls(reader, writer)
 
-    def send_frame(self, opcode: int, payload: bytes, *, fin: bool = True) -> None:
-        """Send one masked frame, whatever its contents."""
-        first = (0x80 if fin else 0) | opcode
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", first, 0x80 | length)
-        elif length < 65536:
-            header = struct.pack("!BBH", first, 0x80 | 126, length)
+    def send_frame(
+        self,
+        opcode: int,
+        payload: bytes,
+        *,
+        fin: bool = True,
+        rsv: int = 0,
+        masked: bool = True,
+        length: int | None = None,
+    ) -> None:
+        """Send one frame, whatever its contents: by default masked, as a client must.
+
+        `rsv` sets the three reserved bits (0-7), `masked=False` breaks §5.1, and `length`
+        declares a payload length other than the real one (a lie, or a frame cut short).
+        """
+        first = (0x80 if fin else 0) | (rsv & 0x7) << 4 | opcode
+        declared = len(payload) if length is None else length
+        mask_bit = 0x80 if masked else 0
+        if declared < 126:
+            header = struct.pack("!BB", first, mask_bit | declared)
+        elif declared < 65536:
+            header = struct.pack("!BBH", first, mask_bit | 126, declared)
         else:
-            header = struct.pack("!BBQ", first, 0x80 | 127, length)
-        mask = os.urandom(4)
-        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-        self.writer.write(header + mask + masked)
+            header = struct.pack("!BBQ", first, mask_bit | 127, declared)
+        if masked:
+            mask = os.urandom(4)
+            body = mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        else:
+            body = payload
+        self.writer.write(header + body)
 
     def send_close(self, code: int, reason: bytes = b"") -> None:
         """Send a Close frame carrying `code`."""
@@ -86,7 +114,14 @@ class RawWebSocket:
                 (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
             return Frame(first & 0x0F, await self.reader.readexactly(length))
 
+    async def read_until_closed(self, wait_s: float = 5) -> bytes:
+        """Everything the server sends until it closes the TCP connection."""
+        async with asyncio.timeout(wait_s):
+            return await self.reader.read()
+
     async def close(self) -> None:
         """Drop the TCP connection."""
         self.writer.close()
-        await self.writer.wait_closed()
+        # The server may have cut the connection already: that is what some tests expect.
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()

@@ -42,6 +42,7 @@ from server.core.rooms import (
 )
 from server.core.ticks import TickParams, tick_payload
 from server.core.validation import ValidationError, parse_int_param
+from server.guard import guard_of
 from server.handlers import chat
 
 WS = WireProtocol.WS
@@ -69,6 +70,9 @@ async def accept_websocket(request: web.Request) -> web.WebSocketResponse:
         compress=settings.ws_compress,
         autoclose=False,
     )
+    # Before the 101 goes out, so the guard sees the first frame's first byte (server/guard.py).
+    if (guard := guard_of(request)) is not None:
+        guard.expect_websocket_frames()
     await ws.prepare(request)
     return ws
 
