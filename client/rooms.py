@@ -31,8 +31,9 @@ from client.wsconn import TRANSIENT_CLOSE_CODES, ResilientWebSocket
 __all__ = ["RoomEvent", "RoomLink", "make_link"]
 
 LONG_POLL_WAIT_S = 25
-# A room subscriber dropped for being slow (1008) can come back and resume from history.
-ROOM_RECONNECT_CODES = TRANSIENT_CLOSE_CODES | {1008}
+# A room subscriber dropped for being slow (1008) can come back and resume from history, and
+# one closed for sending nothing (1000 "idle timeout") is still a member who wants to listen.
+ROOM_RECONNECT_CODES = TRANSIENT_CLOSE_CODES | {1000, 1008}
 _RETRY_AFTER_DEFAULT_S = 1.0
 
 
@@ -69,6 +70,7 @@ class RoomLink(ABC):
         self.report = report
         self.last_id = since
         self.duplicates = 0
+        self.fresh = True  # no message yet on the current connection (or response)
 
     @abstractmethod
     async def start(self) -> None:
@@ -136,13 +138,27 @@ class RoomLink(ABC):
         return True
 
     def accept(self, message: dict[str, Any]) -> bool:
-        """True for a message not seen before (advances the cursor); counts repeats."""
+        """True for a message not seen before (advances the cursor); counts repeats.
+
+        A server resumes strictly after the cursor, so an id at or below it is a repeat --
+        unless it opens a new connection (or long-poll answer): then the server has started
+        a new life (restarted, ids from 1 again) and is replaying it from its start.
+        """
         message_id = message.get("id")
         if not isinstance(message_id, int):
             return True
+        fresh, self.fresh = self.fresh, False
         if self.last_id is not None and message_id <= self.last_id:
-            self.duplicates += 1
-            return False
+            if not fresh:
+                self.duplicates += 1
+                return False
+            self.report(
+                "reset",
+                f"the room's ids went back from #{self.last_id} to #{message_id}: the server "
+                "lost its history (restarted?); following the new history",
+                last_id=self.last_id,
+                server_last_id=message_id,
+            )
         self.last_id = message_id
         return True
 
@@ -215,8 +231,11 @@ class WsRoomLink(RoomLink):
         return endpoint(self.base, f"/ws/room/{self.room}", after=self.last_id)
 
     async def events(self) -> AsyncIterator[RoomEvent]:
+        generation = 0
         while True:
             item = await self._socket.inbox.get()
+            if item.generation != generation:
+                generation, self.fresh = item.generation, True
             if item.message is None:
                 if (failure := self._socket.failure()) is not None:
                     raise failure
@@ -266,8 +285,11 @@ class SseRoomLink(RoomLink):
         return "0" if await self.history_was_reset() else None
 
     async def events(self) -> AsyncIterator[RoomEvent]:
+        connection = 0
         async with aclosing(self._source.events()) as events:
             async for event in events:
+                if self._source.connections != connection:
+                    connection, self.fresh = self._source.connections, True
                 if event.type == "message":
                     payload = _parse(event.data)
                     if payload is not None and self.accept(payload):
@@ -319,6 +341,7 @@ class HttpRoomLink(RoomLink):
                 self.report("open", f"polling {url} again", url=str(url))
             if lost:
                 yield RoomEvent("gap", lost=lost)
+            self.fresh = True
             for message in payload if isinstance(payload, list) else []:
                 if isinstance(message, dict) and self.accept(message):
                     yield RoomEvent("message", message=message)

@@ -17,6 +17,7 @@ from typing import TypeVar
 import aiohttp
 from yarl import URL
 
+from client.bench.results import BenchResult
 from client.errors import ClientError
 from client.progress import BenchProgress
 
@@ -51,13 +52,18 @@ class CpuMeter:
 
 @dataclass(slots=True)
 class BenchContext:
-    """The run's session, server URL, options, progress display and collected warnings."""
+    """The run's session, server URL, options, progress display, warnings and results.
+
+    Scenarios append each row to `results` as soon as it is measured, so that an
+    interrupted run (Ctrl-C) can still report what it has.
+    """
 
     session: aiohttp.ClientSession
     base: URL
     args: argparse.Namespace
     progress: BenchProgress
     warnings: list[str] = field(default_factory=list)
+    results: list[BenchResult] = field(default_factory=list)  # rows measured so far
 
     def warn(self, text: str) -> None:
         """Remember a warning; the runner prints them after the progress display is gone."""

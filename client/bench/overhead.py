@@ -40,7 +40,7 @@ async def run(ctx: BenchContext) -> list[BenchResult]:
     """One row per protocol."""
     if ctx.base.scheme != "http" or ctx.base.host is None:
         raise ClientError("overhead counts plain-text bytes: give an http:// --url")
-    results = []
+    results = ctx.results  # shared, so an interrupted run can still report them
     async with CountingRelay(ctx.base.host, ctx.base.port or 80) as relay:
         for protocol in ctx.args.protocols:
             try:

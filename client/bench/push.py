@@ -41,7 +41,7 @@ class ClientRun:
 
 async def measure_push(ctx: BenchContext, scenario: str) -> list[BenchResult]:
     """Rows for every protocol in `--protocols` and client count in `--clients`."""
-    results = []
+    results = ctx.results  # shared, so an interrupted run can still report them
     for protocol in ctx.args.protocols:
         for clients in ctx.args.clients:
             try:
@@ -79,7 +79,11 @@ async def _measure(ctx: BenchContext, scenario: str, protocol: str, clients: int
     if not runs:
         raise ClientError(describe(failures[0]) if failures else "no client ran")
     if failures:
-        ctx.warn(f"{scenario} {label}: {len(failures)} client(s) failed: {describe(failures[0])}")
+        ctx.warn(
+            f"{scenario} {label}: {len(failures)} client(s) failed: {describe(failures[0])}. "
+            "If the server refused them (503, close 1013), it holds a limit on long-lived "
+            "connections: restart it with --max-connections-per-ip 0 --max-connections 0"
+        )
     checks = [check_sequence(run.seqs) for run in runs]
     delays = [delay for run in runs for delay in run.delays_ms]
     show_clients = scenario == "fanout" or len(args.clients) > 1 or clients != 1

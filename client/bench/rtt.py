@@ -30,7 +30,7 @@ async def run(ctx: BenchContext) -> list[BenchResult]:
     """One row per protocol and client count."""
     args = ctx.args
     room = args.room or f"bench-{secrets.token_hex(4)}"
-    results = []
+    results = ctx.results  # shared, so an interrupted run can still report them
     for protocol in args.protocols:
         if protocol == "sse" and not 1 <= args.size <= MAX_ROOM_TEXT:
             ctx.warn(f"sse: skipped, room messages carry 1-{MAX_ROOM_TEXT} characters")
@@ -84,7 +84,7 @@ async def _measure(ctx: BenchContext, protocol: str, clients: int, room: str) ->
                 f"rtt {label}: the server rate-limited the room posts {throttled} time(s) "
                 f"(waited {throttled_s:.1f} s; the waits are left out of latencies and "
                 "msgs/s). For an unthrottled run restart the server with --room-rate 0 "
-                "(or a larger --room-burst), or use -n 30 or less"
+                "(or a larger --room-burst), or send fewer messages than its --room-burst"
             )
     return BenchResult(
         "rtt",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import resource
 import sys
@@ -26,26 +27,51 @@ async def run(args: argparse.Namespace, session: aiohttp.ClientSession, out: Out
     meta = await collect_meta(session, args.url, args)
     scenario = importlib.import_module(f"client.bench.{args.scenario}")
     # A progress bar only for a person watching; rich would print a blank line to a pipe.
-    with BenchProgress(enabled=sys.stderr.isatty()) as progress:
-        ctx = BenchContext(session=session, base=args.url, args=args, progress=progress)
-        results: list[BenchResult] = await scenario.run(ctx)
-    meta["warnings"] = ctx.warnings
-    _report(args, out, results, meta)
-    for warning in ctx.warnings:
-        out.warn(warning)
+    progress = BenchProgress(enabled=sys.stderr.isatty())
+    ctx = BenchContext(session=session, base=args.url, args=args, progress=progress)
+    try:
+        with progress:
+            results: list[BenchResult] = await scenario.run(ctx)
+    except asyncio.CancelledError:  # Ctrl-C: show what was measured, then stop
+        ctx.warn(f"interrupted: {len(ctx.results)} row(s) were measured before Ctrl-C")
+        _finish(args, out, ctx.results, meta, ctx.warnings, files=False)
+        raise
+    _finish(args, out, results, meta, ctx.warnings, files=True)
     if not results:
         raise ClientError(f"bench {args.scenario}: no protocol could be measured")
     return 0
 
 
+def _finish(
+    args: argparse.Namespace,
+    out: Output,
+    results: list[BenchResult],
+    meta: dict[str, object],
+    warnings: list[str],
+    *,
+    files: bool,
+) -> None:
+    meta["warnings"] = warnings
+    _report(args, out, results, meta, files=files)
+    for warning in warnings:
+        out.warn(warning)
+
+
 def _report(
-    args: argparse.Namespace, out: Output, results: list[BenchResult], meta: dict[str, object]
+    args: argparse.Namespace,
+    out: Output,
+    results: list[BenchResult],
+    meta: dict[str, object],
+    *,
+    files: bool,
 ) -> None:
     title = f"bench {args.scenario}: " + _describe(args)
     if out.json_mode:
         report.print_json(results, meta)
     elif results:
         report.print_table(results, title)
+    if not files:  # an interrupted run prints what it has but writes no partial files
+        return
     if args.csv is not None:
         report.write_csv(args.csv, results, meta)
         sys.stderr.write(f"wrote {args.csv}\n")

@@ -3,11 +3,13 @@ Ctrl-C ends a command cleanly with a summary and status 130."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.client.processes import ServerProcess, finish, free_port, start_client
@@ -155,3 +157,24 @@ async def test_ctrl_c_while_waiting_for_the_server_prints_a_summary() -> None:
     rest = await output.rest()
     assert any(line.startswith("received 1 event(s)") for line in rest), rest
     assert not any("Traceback" in line for line in output.seen)
+
+
+async def test_ctrl_c_during_bench_reports_the_rows_so_far(url: str) -> None:
+    process, output = await start_client(
+        "bench", "push", "-n", "100000", "--rate", "50", "--protocols", "ws", "--url", url
+    )
+
+    async def streams_open() -> bool:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/api/stats") as got:
+            stats = await got.json()
+        return bool(stats["protocols"]["ws"]["open"])
+
+    async with asyncio.timeout(15):
+        # The bench prints nothing until it ends and the server has no event for "a stream
+        # opened", so its counters are checked often; the deadline decides failure.
+        while not await streams_open():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    assert await finish(process) == 130
+    rest = await output.rest()
+    assert rest == ["warning: interrupted: 0 row(s) were measured before Ctrl-C"]
