@@ -88,50 +88,71 @@ function openReady(contender, timeoutMs) {
  * @property {{payload: number, outOverhead: number, inOverhead: number, lowerBound: boolean} | null} bytes
  *   per message, averaged; lowerBound when some part was not visible to the page
  * @property {string} connections what the run used
+ * @property {string[]} interruptions connections that broke and were replaced, and why
  * @property {string | null} error why the run stopped early, if it did
  */
 
 /**
- * Run N round trips through one contender.
+ * Run N round trips through one contender. If the connection breaks (the server restarts),
+ * wait for the server with `waitForServer` and carry on over a new connection; the
+ * interruption is reported and the time without a server counts nowhere.
  * @param {Contender} contender
- * @param {{n: number, payload: string, signal: AbortSignal, onProgress: (p: {protocol: string, done: number, n: number}) => void}} options
+ * @param {{n: number, payload: string, signal: AbortSignal, onProgress: (p: {protocol: string, done: number, n: number, note?: string}) => void, waitForServer: (signal: AbortSignal) => Promise<boolean>}} options
  * @returns {Promise<ProtocolResult>}
  */
-export async function runOne(contender, { n, payload, signal, onProgress }) {
+export async function runOne(contender, { n, payload, signal, onProgress, waitForServer }) {
   const samplesMs = [];
+  const interruptions = [];
   let waitedMs = 0;
+  let busyMs = 0;
   let outOverhead = 0;
   let inOverhead = 0;
   let payloadBytes = 0;
   let lowerBound = false;
   let newConnections = 0;
+  let connections = 0;
   let error = null;
-  let elapsedMs = 0;
-  let transport;
-  try {
-    transport = await openReady(contender, 10_000);
-    await transport.send(payload); // warm-up, not counted: first-use costs are not latency
-    const started = performance.now();
-    for (let i = 0; i < n; i += 1) {
-      if (signal.aborted) throw new Error("cancelled");
-      const trip = await transport.send(payload);
-      samplesMs.push(trip.rttMs);
-      waitedMs += trip.waitedMs;
-      outOverhead += knownOverhead(trip.out);
-      inOverhead += knownOverhead(trip.in);
-      payloadBytes = trip.out.payload;
-      lowerBound ||= hasHiddenParts(trip.out) || hasHiddenParts(trip.in);
-      if (trip.newConnection) newConnections += 1;
-      onProgress({ protocol: contender.protocol, done: i + 1, n });
+  while (samplesMs.length < n && error === null) {
+    let transport;
+    let started = 0;
+    try {
+      transport = await openReady(contender, 10_000);
+      connections += 1;
+      await transport.send(payload); // warm-up, not counted: first-use costs are not latency
+      started = performance.now();
+      while (samplesMs.length < n) {
+        if (signal.aborted) throw new Cancelled();
+        const trip = await transport.send(payload);
+        samplesMs.push(trip.rttMs);
+        waitedMs += trip.waitedMs;
+        busyMs -= trip.waitedMs;
+        outOverhead += knownOverhead(trip.out);
+        inOverhead += knownOverhead(trip.in);
+        payloadBytes = trip.out.payload;
+        lowerBound ||= hasHiddenParts(trip.out) || hasHiddenParts(trip.in);
+        if (trip.newConnection) newConnections += 1;
+        onProgress({ protocol: contender.protocol, done: samplesMs.length, n });
+      }
+    } catch (caught) {
+      const reason = caught instanceof Error ? caught.message : String(caught);
+      if (caught instanceof Cancelled || signal.aborted) error = "cancelled";
+      else if (interruptions.length >= 3) error = reason;
+      else {
+        interruptions.push(`after ${samplesMs.length}: ${reason}`);
+        onProgress({
+          protocol: contender.protocol,
+          done: samplesMs.length,
+          n,
+          note: `interrupted (${reason}); waiting for the server to come back…`,
+        });
+        if (!(await waitForServer(signal))) error = signal.aborted ? "cancelled" : reason;
+      }
+    } finally {
+      if (started) busyMs += performance.now() - started;
+      transport?.close();
     }
-    elapsedMs = performance.now() - started;
-  } catch (caught) {
-    error = caught instanceof Error ? caught.message : String(caught);
-  } finally {
-    transport?.close();
   }
   const done = samplesMs.length;
-  const busyMs = elapsedMs - waitedMs;
   return {
     protocol: contender.protocol,
     label: contender.label,
@@ -139,40 +160,49 @@ export async function runOne(contender, { n, payload, signal, onProgress }) {
     requested: n,
     samplesMs,
     summary: done ? summarize(samplesMs) : null,
-    throughput: done && !error && busyMs > 0 ? (done / busyMs) * 1000 : null,
+    throughput: done && busyMs > 0 ? (done / busyMs) * 1000 : null,
     waitedMs,
     bytes: done
       ? { payload: payloadBytes, outOverhead: outOverhead / done, inOverhead: inOverhead / done, lowerBound }
       : null,
-    connections: describeConnections(contender.protocol, done, newConnections),
+    connections: describeConnections(contender.protocol, done, connections, newConnections),
+    interruptions,
     error: error && `stopped after ${done} of ${n}: ${error}`,
   };
 }
 
+/** The user pressed Cancel. */
+class Cancelled extends Error {
+  constructor() {
+    super("cancelled");
+  }
+}
+
 /**
  * @param {string} protocol
- * @param {number} done
- * @param {number} newConnections
+ * @param {number} done messages timed
+ * @param {number} connections transports opened (more than 1 after an interruption)
+ * @param {number} newConnections requests that opened a TCP connection (HTTP)
  */
-function describeConnections(protocol, done, newConnections) {
-  const trips = done + 1; // + the warm-up
-  if (protocol === "ws") return "1 WebSocket";
-  if (protocol === "sse") return `1 stream + ${trips} POSTs`;
+function describeConnections(protocol, done, connections, newConnections) {
+  const trips = done + connections; // + one warm-up per connection
+  if (protocol === "ws") return `${connections} WebSocket${connections === 1 ? "" : "s"}`;
+  if (protocol === "sse") return `${connections} stream${connections === 1 ? "" : "s"} + ${trips} POSTs`;
   return `${trips} requests (${newConnections} new TCP)`;
 }
 
 /**
  * Run every contender in turn (never at the same time: they would share the CPU and skew
  * each other's latencies).
- * @param {{contenders: Contender[], n: number, size: number, signal: AbortSignal, onProgress: (p: object) => void}} options
+ * @param {{contenders: Contender[], n: number, size: number, signal: AbortSignal, onProgress: (p: object) => void, waitForServer: (signal: AbortSignal) => Promise<boolean>}} options
  */
-export async function runCompare({ contenders, n, size, signal, onProgress }) {
+export async function runCompare({ contenders, n, size, signal, onProgress, waitForServer }) {
   const payload = makePayload(size);
   const startedAt = new Date().toISOString();
   const results = [];
   for (const contender of contenders) {
     onProgress({ protocol: contender.protocol, done: 0, n });
-    results.push(await runOne(contender, { n, payload, signal, onProgress }));
+    results.push(await runOne(contender, { n, payload, signal, onProgress, waitForServer }));
   }
   return { startedAt, n, size, results };
 }
@@ -204,14 +234,14 @@ export function toCsv(run, { samples = false } = {}) {
     rows.push([
       "protocol", "messages", "payload_bytes", "median_ms", "p95_ms", "mean_ms", "max_ms",
       "throughput_msg_per_s", "overhead_out_bytes", "overhead_in_bytes", "overhead_is_lower_bound",
-      "connections", "error",
+      "connections", "interruptions", "error",
     ]);
     for (const r of run.results) {
       rows.push([
         r.protocol, r.samplesMs.length, r.bytes?.payload ?? "",
         fixed(r.summary?.median), fixed(r.summary?.p95), fixed(r.summary?.mean), fixed(r.summary?.max),
         fixed(r.throughput, 1), fixed(r.bytes?.outOverhead, 1), fixed(r.bytes?.inOverhead, 1),
-        r.bytes ? String(r.bytes.lowerBound) : "", r.connections, r.error ?? "",
+        r.bytes ? String(r.bytes.lowerBound) : "", r.connections, r.interruptions.join("; "), r.error ?? "",
       ]);
     }
   }

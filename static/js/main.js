@@ -116,7 +116,9 @@ function describeCost(cost) {
   if (!cost) return { value: "—", detail: "", source: "computed" };
   const hidden = hasHiddenParts(cost);
   const overhead = knownOverhead(cost);
-  const value = `${formatBytes(cost.payload)} payload + ${hidden ? "≥ " : ""}${formatBytes(overhead)} overhead`;
+  const value = hidden && overhead === 0
+    ? `${formatBytes(cost.payload)} payload + headers (not visible)`
+    : `${formatBytes(cost.payload)} payload + ${hidden ? "≥ " : ""}${formatBytes(overhead)} overhead`;
   const detail = cost.parts
     .map((part) => `${part.what}: ${part.bytes === null ? "not visible to the page" : `${part.bytes} B (${part.source})`}`)
     .join(" · ");
@@ -420,6 +422,7 @@ function setupEchoPanel(key, open, metrics) {
 /** A log text: pings and messages from elsewhere are marked as such. */
 function labelled(message) {
   if (message.kind === "ping") return `ping ${message.text}`;
+  if (message.kind === "oversize") return `${message.text.length} × "x": one byte more than ws_max_size`;
   if (message.kind === "other sender") return `(another sender) ${message.text}`;
   if (message.kind === "unexpected") return `(unexpected) ${message.text}`;
   return message.text;
@@ -655,6 +658,9 @@ function setupCompare() {
           el("span", { className: "swatch", dataset: { protocol: r.protocol }, attrs: { "aria-hidden": "true" } }),
           document.createTextNode(r.label),
           r.error ? el("span", { className: "error-note", text: r.error }) : null,
+          r.interruptions.length
+            ? el("span", { className: "note", text: `interrupted ${r.interruptions.length}×, resumed on a new connection (${r.interruptions.join("; ")})` })
+            : null,
           r.waitedMs > 0 ? el("span", { className: "note", text: `waited ${(r.waitedMs / 1000).toFixed(1)} s for the server's room rate limit (not counted)` }) : null,
         ),
         el("td", { className: "num", text: ms(r.summary?.median) }),
@@ -662,7 +668,7 @@ function setupCompare() {
         el("td", { className: "num", text: r.throughput === null ? "—" : `${Math.round(r.throughput)} msg/s` }),
         el("td", {
           className: "num",
-          text: r.bytes ? `${lowerBound}${Math.round(r.bytes.outOverhead)} B / ${lowerBound}${Math.round(r.bytes.inOverhead)} B` : "—",
+          text: r.bytes ? `${overheadText(r.bytes.outOverhead, lowerBound)} / ${overheadText(r.bytes.inOverhead, lowerBound)}` : "—",
           attrs: { title: r.bytes ? `payload ${r.bytes.payload} B each way` : "" },
         }),
         el("td", { text: r.connections }),
@@ -671,11 +677,17 @@ function setupCompare() {
     }));
   }
 
-  function setProgress({ protocol, done, n }) {
+  /** "6 B", "≥ 28 B", or "hidden" when all that is known is that headers exist. */
+  function overheadText(bytes, lowerBound) {
+    if (lowerBound && bytes === 0) return "hidden";
+    return `${lowerBound}${Math.round(bytes)} B`;
+  }
+
+  function setProgress({ protocol, done, n, note }) {
     const bar = /** @type {HTMLProgressElement} */ (byId(`progress-${protocol}`));
     bar.max = n;
     bar.value = done;
-    setText(status, `Running: ${PROTOCOL_NAMES[protocol]} ${done} of ${n}…`);
+    setText(status, `Running: ${PROTOCOL_NAMES[protocol]} ${done} of ${n}${note ? ` — ${note}` : "…"}`);
   }
 
   form.addEventListener("submit", async (event) => {
@@ -690,7 +702,9 @@ function setupCompare() {
     for (const bar of document.querySelectorAll("#compare-progress progress")) /** @type {HTMLProgressElement} */ (bar).value = 0;
     const started = performance.now();
     try {
-      lastRun = await runCompare({ contenders, n, size, signal: controller.signal, onProgress: setProgress });
+      lastRun = await runCompare({
+        contenders, n, size, signal: controller.signal, onProgress: setProgress, waitForServer: http.waitForServer,
+      });
     } finally {
       runButton.disabled = false;
       cancelButton.disabled = true;
@@ -698,11 +712,13 @@ function setupCompare() {
     downloads.forEach((button) => (button.disabled = false));
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const failed = lastRun.results.filter((r) => r.error).map((r) => r.label);
+    const interrupted = lastRun.results.filter((r) => r.interruptions.length).map((r) => r.label);
     const compression = extensions.includes("permessage-deflate")
       ? " WebSocket negotiated permessage-deflate: its overhead is computed for uncompressed frames."
       : "";
     setText(status, `Done in ${seconds} s: ${n} messages of ${size} bytes per protocol.` +
-      (failed.length ? ` Incomplete: ${failed.join(", ")} (see the table).` : "") + compression);
+      (failed.length ? ` Incomplete: ${failed.join(", ")} (see the table).` : "") +
+      (interrupted.length ? ` Interrupted and resumed: ${interrupted.join(", ")}.` : "") + compression);
     renderTable();
     draw();
   });
@@ -989,13 +1005,15 @@ function setupRooms() {
       conn.resetCursor?.();
       addNotice(ui.list, "the server restarted: room ids start over from 1");
     });
-    return { join, leave };
+    return { join, leave, joined: () => conn !== null };
   }
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     Object.values(participants).forEach((p) => p.join());
   });
+  // Switching between polling and long-polling takes effect at once for a joined participant.
+  mode.addEventListener("change", () => participants.http.joined() && participants.http.join());
   byId("room-leave-all").addEventListener("click", () => Object.values(participants).forEach((p) => p.leave()));
 
   async function showRoomInfo() {

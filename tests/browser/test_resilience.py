@@ -29,8 +29,10 @@ def test_server_restart_is_survived(lab_on_own_server: LabPage, own_server: Serv
     page.click("#tab-push")
     page.fill("#push-interval", "100")
     page.click("#push-sse [data-role=start]")
-    last_tick = page.locator("#push-sse .metric", has_text="Last tick").locator(".value")
-    expect(last_tick).to_have_text(re.compile(r"#([3-9]|\d\d+)$"))
+    page.click("#push-ws [data-role=start]")
+    for column in ("push-sse", "push-ws"):
+        last_tick = page.locator(f"#{column} .metric", has_text="Last tick").locator(".value")
+        expect(last_tick).to_have_text(re.compile(r"#([3-9]|\d\d+)$"))
     page.click("#tab-echo")
 
     own_server.stop()
@@ -61,8 +63,34 @@ def test_server_restart_is_survived(lab_on_own_server: LabPage, own_server: Serv
         expect(page.locator(f"#{key}-log li.dir-in", has_text=text)).to_have_count(1)
         expect(page.locator(f"#{key}-state")).to_have_text(state)
 
-    # The pushed SSE stream resumed after its last id: no tick lost, none twice.
-    resumed = page.locator(
-        "#push-sse [data-role=log] li", has_text=re.compile(r"resumed after #\d+: no gap")
-    )
-    expect(resumed).to_have_count(1)
+    # The pushed streams resumed after their last tick: none lost, none twice. SSE by the
+    # browser's Last-Event-ID, WebSocket by our own after=.
+    for column in ("push-sse", "push-ws"):
+        resumed = page.locator(
+            f"#{column} [data-role=log] li", has_text=re.compile(r"resumed after #\d+: no gap")
+        )
+        expect(resumed).to_have_count(1)
+
+
+def test_compare_run_survives_a_server_restart(
+    lab_on_own_server: LabPage, own_server: ServerProcess
+) -> None:
+    """Stopped mid-run, the run waits for the server and resumes on a new connection."""
+    page = lab_on_own_server.open("#compare")
+    page.fill("#compare-n", "400")
+    page.fill("#compare-size", "16")
+    page.click("#compare-run")
+    page.wait_for_function("document.querySelector('#progress-ws').value >= 50")
+
+    own_server.stop()
+    expect(page.locator("#compare-status")).to_contain_text("waiting for the server")
+    own_server.start()
+
+    expect(page.locator("#compare-status")).to_contain_text("Done", timeout=60_000)
+    expect(page.locator("#compare-status")).to_contain_text("Interrupted and resumed: WebSocket")
+    rows = page.locator("#compare-body tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0).locator(".note")).to_contain_text("interrupted 1\N{MULTIPLICATION SIGN}")
+    expect(rows.nth(0).locator(".note")).to_contain_text("1001 going away")
+    expect(rows.nth(0).locator("td").last).to_have_text("2 WebSockets")
+    expect(page.locator("#compare-body .error-note")).to_have_count(0)

@@ -225,6 +225,26 @@ export function describeError(error) {
 }
 
 /**
+ * Wait until `GET /healthz` answers 200, asking every half second.
+ * @param {AbortSignal} signal gives up when aborted
+ * @param {number} [timeoutMs]
+ * @returns {Promise<boolean>} true once the server answers, false on timeout or abort
+ */
+export async function waitForServer(signal, timeoutMs = 30_000) {
+  const deadline = performance.now() + timeoutMs;
+  while (!signal.aborted && performance.now() < deadline) {
+    try {
+      const response = await fetch(httpUrl("/healthz"), { cache: "no-store", signal });
+      if (response.ok) return true;
+    } catch {
+      // Not back yet (or aborted): ask again.
+    }
+    await sleep(500);
+  }
+  return false;
+}
+
+/**
  * The HTTP echo: every `send` is one `POST /http/echo` whose body comes back verbatim.
  * @param {{onMessage: (m: object) => void, onStatus: (s: HttpStatus) => void}} options
  * @returns {{send: (text: string, kind?: string) => Promise<import("./ws.js").RoundTrip>, close: () => void}}

@@ -229,13 +229,19 @@ export function openEcho({ onMessage, onStatus, backoff = new Backoff(), timeout
  */
 export function openStream({ interval, size, count, onMessage, onStatus, backoff = new Backoff() }) {
   let lastSeq = 0;
+  /** @type {number | null} the last seq before a drop, until the first tick after it */
+  let resumeAfter = null;
   const socket = keepOpen({
     url: () => wsUrl("/ws/stream", { interval, size, count, after: lastSeq }),
     backoff,
-    onStatus,
+    onStatus(status) {
+      if (status.state === "reconnecting" && lastSeq > 0) resumeAfter = lastSeq;
+      onStatus(status);
+    },
     onText(text) {
       const tick = JSON.parse(text);
-      const resumed = lastSeq > 0 && tick.seq !== lastSeq + 1 ? lastSeq : null;
+      const resumed = resumeAfter;
+      resumeAfter = null;
       lastSeq = tick.seq;
       onMessage({ dir: "in", kind: "tick", text, tick, cost: frameCost(text, false), resumed });
     },
