@@ -19,7 +19,6 @@ import datetime as dt
 import ipaddress
 import logging
 import os
-import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +144,7 @@ def _make_ca(ca_key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certi
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Protocol Lab"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"Protocol Lab local CA ({_hostname()})"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Protocol Lab local CA"),
         ]
     )
     permitted: list[x509.GeneralName] = [x509.DNSName(n) for n in LOCAL_DNS_NAMES]
@@ -236,7 +235,3 @@ def _write(path: Path, data: bytes, *, private: bool = False) -> None:
     with os.fdopen(fd, "wb") as file:
         file.write(data)
     os.replace(temporary, path)
-
-
-def _hostname() -> str:
-    return socket.gethostname()[:40] or "this machine"
