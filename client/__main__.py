@@ -53,6 +53,8 @@ async def amain(argv: Sequence[str] | None = None) -> int:
     try:
         async with _session(args) as session:
             return await _command(args)(args, session, out)
+    except BrokenPipeError:
+        raise  # our reader left: handled by main(), not an error to report
     except (ClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
         sys.stderr.write(f"{prog_name()}: error: {describe(exc)}\n")
         sys.stderr.flush()

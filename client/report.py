@@ -58,6 +58,8 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
     return str(value)
 
 
