@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import aiohttp
 
@@ -103,9 +105,20 @@ def _session(args: argparse.Namespace) -> aiohttp.ClientSession:
         trace_configs.append(timing_trace())
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-        connector=aiohttp.TCPConnector(limit=0),
+        connector=aiohttp.TCPConnector(limit=0, ssl=_tls_context(args.cafile)),
         trace_configs=trace_configs,
     )
+
+
+def _tls_context(cafile: Path | None) -> ssl.SSLContext | bool:
+    """Certificate checks as usual (True), trusting `cafile` as well when given."""
+    if cafile is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(cafile))
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ClientError(f"cannot use --cafile {cafile}: {reason}") from None
 
 
 if __name__ == "__main__":

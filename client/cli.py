@@ -124,6 +124,13 @@ def _common() -> argparse.ArgumentParser:
     parent.add_argument(
         "--json", action="store_true", help="print one JSON object per line instead of text"
     )
+    parent.add_argument(
+        "--cafile",
+        type=Path,
+        metavar="PEM",
+        help="trust this CA certificate for an https:// server (e.g. the one `python -m "
+        "server --tls` makes and names in its banner)",
+    )
     return parent
 
 

@@ -37,6 +37,11 @@ def describe(exc: BaseException) -> str:
     """One line saying what went wrong, for any exception a command may meet."""
     if isinstance(exc, ClientError):
         return str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (
+            f"cannot connect to {exc.host}:{exc.port}: its TLS certificate is not trusted "
+            f"({exc.certificate_error}); give its CA with --cafile"
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         reason = exc.os_error.strerror or str(exc.os_error)
         if isinstance(exc.os_error, ConnectionRefusedError):

@@ -95,7 +95,7 @@ class ServerProcess:
         assert self.process.stdout is not None
         async with asyncio.timeout(LINE_LIMIT_S):
             banner = await self.process.stdout.readline()
-        assert re.search(rb"serving on http://", banner), banner
+        assert re.search(rb"serving on https?://", banner), banner
 
     async def stop(self, signum: int = signal.SIGINT) -> None:
         """Stop it with `signum` (SIGKILL: a crash) and wait until it is gone."""

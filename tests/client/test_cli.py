@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,11 @@ def test_unreachable_server_is_one_line_and_status_1(
     assert len(lines) == 1, lines
     assert lines[0].startswith("python -m client: error: ")
     assert "connection refused" in lines[0]
+
+
+def test_unreadable_cafile_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "ca.pem"
+    assert main(["http", "--url", "https://127.0.0.1:1", "--cafile", str(missing)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"python -m client: error: cannot use --cafile {missing}: No such file or directory"
+    ]

@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -178,3 +179,24 @@ async def test_ctrl_c_during_bench_reports_the_rows_so_far(url: str) -> None:
     assert await finish(process) == 130
     rest = await output.rest()
     assert rest == ["warning: interrupted: 0 row(s) were measured before Ctrl-C"]
+
+
+async def test_tls_server_needs_its_ca(tmp_path: Path) -> None:
+    """`python -m server --tls` makes a local CA and names it in its banner; with --cafile
+    the client trusts it, without it the client says why it cannot connect."""
+    server = ServerProcess(free_port(), "--tls", "--cert-dir", str(tmp_path))
+    await server.start()
+    url = server.url.replace("http://", "https://")
+    try:
+        refused, output = await start_client("ws", "hi", "--url", url)
+        assert await finish(refused) == 1
+        assert "certificate is not trusted" in (await output.rest())[-1]
+        trusted, output = await start_client(
+            "ws", "hi", "--json", "--url", url, "--cafile", str(tmp_path / "ca.pem")
+        )
+        assert await finish(trusted) == 0
+        records = [json.loads(line) for line in await output.rest()]
+        assert [r["data"] for r in records if r["type"] == "echo"] == ["hi"]
+        assert records[0]["url"].startswith("wss://")
+    finally:
+        await server.stop()
