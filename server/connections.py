@@ -90,6 +90,16 @@ class LiveConnections:
         """How many connections `peer` holds now."""
         return self._per_peer[peer]
 
+    def backlog_bytes(self) -> int:
+        """Bytes written to open connections that their kernel buffers have not taken yet:
+        what readers that do not keep up cost the server right now."""
+        return sum(
+            place.transport.get_write_buffer_size()
+            for place in self._places
+            if isinstance(place.transport, asyncio.WriteTransport)
+            and not place.transport.is_closing()
+        )
+
     def _admit(self, peer: str) -> None:
         if self._limit and len(self) >= self._limit:
             raise ConnectionLimitReached(

@@ -243,6 +243,21 @@ async def test_connection_flood_from_one_address_spares_the_others(
     assert (await refused(server))["header_timeout"] == 300
 
 
+async def test_shutdown_is_not_held_up_by_a_peer_that_never_reads(start_live_server) -> None:
+    # No send timeout: the push is stuck on the full buffers when the server stops.
+    server = await start_live_server(ws_send_timeout=0, shutdown_timeout=0.5)
+    sock = small_buffer_socket(server.host, server.port)
+    peer = await RawWebSocket.connect(
+        server.host, server.port, "/ws/stream?interval=0&size=65536", sock=sock
+    )
+    live = server.app[keys.LIVE_CONNECTIONS]
+    await eventually(lambda: live.backlog_bytes() > 0)  # the kernel takes no more: stuck
+    started = time.monotonic()
+    await asyncio.wait_for(server.running.runner.cleanup(), 5)  # what Ctrl-C does
+    assert time.monotonic() - started < 3
+    await peer.close()
+
+
 # -- the server stops with clients attached, and comes back ---------------------------------
 
 

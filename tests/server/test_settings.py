@@ -39,6 +39,10 @@ def test_environment_sets_options_and_command_line_wins() -> None:
         (["--static-dir", "/nonexistent"], {}, "is not a folder"),
         ([], {"PROTOCOL_LAB_PORT": "eighty"}, "PROTOCOL_LAB_PORT='eighty' is not a valid int"),
         ([], {"PROTOCOL_LAB_WS_COMPRESS": "maybe"}, "PROTOCOL_LAB_WS_COMPRESS"),
+        (["--allowed-origins", "evil.example"], {}, "--allowed-origins: 'evil.example' is not"),
+        (["--header-timeout", "0"], {}, "--header-timeout must be at least"),
+        (["--max-connections-per-ip", "-1"], {}, "--max-connections-per-ip must be at least 0"),
+        (["--key", __file__], {}, "--cert and --key go together"),
     ],
 )
 def test_invalid_values_are_refused(

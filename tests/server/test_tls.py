@@ -205,3 +205,12 @@ async def test_cli_bad_key_is_one_line(tmp_path: Path) -> None:
     assert process.returncode == 1
     assert b"Traceback" not in stderr
     assert b"--cert" in stderr
+
+
+async def test_config_says_tls_but_not_where_the_key_is(tls_server, trusting_session) -> None:
+    async with trusting_session.get(tls_server.make_url("/api/config")) as response:
+        config = await response.json()
+    assert config["tls"] is True
+    assert not {"cert", "key", "cert_dir", "static_dir"} & set(config)
+    assert config["max_connections_per_ip"] == 256
+    assert config["allowed_origins"] == ""
