@@ -18,7 +18,14 @@ from client.bench.results import KEYS, BenchResult
 from client.errors import ClientError
 from client.stats import cdf_points
 
-__all__ = ["plot_problem", "print_json", "print_table", "write_csv", "write_plot"]
+__all__ = [
+    "caption_of",
+    "plot_problem",
+    "print_json",
+    "print_table",
+    "write_csv",
+    "write_plot",
+]
 
 _HEADERS = {
     "scenario": "scenario",
@@ -63,8 +70,14 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def print_table(results: Sequence[BenchResult], title: str, stream: TextIO | None = None) -> None:
-    """The rows as a table: rich if installed, plain aligned text otherwise."""
+def print_table(
+    results: Sequence[BenchResult], title: str, caption: str = "", stream: TextIO | None = None
+) -> None:
+    """The rows as a table: rich if installed, plain aligned text otherwise.
+
+    `caption` (under the table) records where the numbers come from: machine, versions,
+    server.
+    """
     stream = stream if stream is not None else sys.stdout
     rows = [result.row() for result in results]
     columns = _columns(rows)
@@ -74,13 +87,29 @@ def print_table(results: Sequence[BenchResult], title: str, stream: TextIO | Non
         from rich.table import Table
     except ImportError:
         _plain_table(title, [_HEADERS[key] for key in columns], cells, stream)
+        stream.write(caption + "\n" if caption else "")
         return
-    table = Table(title=title)
+    table = Table(title=title, caption=caption or None)
     for key in columns:
         table.add_column(_HEADERS[key], justify="left" if key == "protocol" else "right")
     for row_cells in cells:
         table.add_row(*row_cells)
-    Console(file=stream, width=max(100, 13 * len(columns))).print(table)
+    # At a terminal rich fits the table to its width; into a pipe or file it would assume 80
+    # columns and squeeze the numbers, so it gets enough room for every column.
+    width = None if stream.isatty() else max(100, 13 * len(columns))
+    Console(file=stream, width=width).print(table)
+
+
+def caption_of(meta: dict[str, Any]) -> str:
+    """``Linux-..., 2 CPUs (load 0.52), Python 3.11.7, aiohttp 3.14.5; server http://...``."""
+    machine, versions, server = meta["machine"], meta["versions"], meta["server"]
+    load = machine.get("loadavg")
+    load_text = f" (load {load[0]:g})" if load else ""
+    return (
+        f"{machine.get('platform')}, {machine.get('cpus')} CPUs{load_text}, "
+        f"Python {versions.get('python')}, aiohttp {versions.get('aiohttp')}; "
+        f"server {server.get('url')}, {meta.get('started')}"
+    )
 
 
 def _plain_table(title: str, headers: list[str], cells: list[list[str]], stream: TextIO) -> None:

@@ -69,20 +69,14 @@ def _report(
     if out.json_mode:
         report.print_json(results, meta)
     elif results:
-        report.print_table(results, title)
+        report.print_table(results, title, report.caption_of(meta))
     if not files:  # an interrupted run prints what it has but writes no partial files
         return
     if args.csv is not None:
         report.write_csv(args.csv, results, meta)
         sys.stderr.write(f"wrote {args.csv}\n")
     if args.plot is not None and results:
-        machine = meta["machine"]
-        assert isinstance(machine, dict)
-        subtitle = (
-            f"{machine.get('platform')}, {machine.get('cpus')} CPUs, "
-            f"server {args.url}, {meta['started']}"
-        )
-        report.write_plot(args.plot, results, title, subtitle)
+        report.write_plot(args.plot, results, title, report.caption_of(meta))
         sys.stderr.write(f"wrote {args.plot}\n")
 
 
