@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import ssl
 import sys
@@ -77,19 +78,10 @@ def usage_problem(args: argparse.Namespace) -> str | None:
 
 
 def _command(args: argparse.Namespace) -> Command:
-    # Imported on demand: `--help` and bad options stay fast, and the plot extra stays
-    # optional.
-    if args.command == "ws":
-        from client.commands import ws as module
-    elif args.command == "sse":
-        from client.commands import sse as module
-    elif args.command == "http":
-        from client.commands import http as module
-    elif args.command == "room":
-        from client.commands import room as module
-    else:
-        from client.bench import runner as module
-    return module.run
+    # Imported on demand, so `--help` and bad options stay fast.
+    name = "client.bench.runner" if args.command == "bench" else f"client.commands.{args.command}"
+    run: Command = importlib.import_module(name).run
+    return run
 
 
 def _session(args: argparse.Namespace) -> aiohttp.ClientSession:

@@ -113,8 +113,8 @@ def _room_name(text: str) -> str:
 # --- shared option groups ----------------------------------------------------------------------
 
 
-def _common() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+def _common() -> CliParser:
+    parent = CliParser(add_help=False)
     parent.add_argument(
         "--url",
         type=parse_base_url,
@@ -134,8 +134,8 @@ def _common() -> argparse.ArgumentParser:
     return parent
 
 
-def _reconnecting(base: float = 0.5, cap: float = 30.0) -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
+def _reconnecting(base: float = 0.5, cap: float = 30.0) -> CliParser:
+    parent = CliParser(add_help=False)
     group = parent.add_argument_group("reconnection (exponential backoff with full jitter)")
     group.add_argument(
         "--backoff-base",
@@ -239,8 +239,8 @@ Results: a table (progress on stderr), --json lines (a {"meta": ...} line first)
 
 def _add_ws(
     commands: argparse._SubParsersAction[CliParser],
-    common: argparse.ArgumentParser,
-    reconnecting: argparse.ArgumentParser,
+    common: CliParser,
+    reconnecting: CliParser,
 ) -> None:
     ws = commands.add_parser(
         "ws",
@@ -277,8 +277,8 @@ def _add_ws(
 
 def _add_sse(
     commands: argparse._SubParsersAction[CliParser],
-    common: argparse.ArgumentParser,
-    reconnecting: argparse.ArgumentParser,
+    common: CliParser,
+    reconnecting: CliParser,
 ) -> None:
     sse = commands.add_parser(
         "sse",
@@ -325,9 +325,7 @@ def _add_sse(
     )
 
 
-def _add_http(
-    commands: argparse._SubParsersAction[CliParser], common: argparse.ArgumentParser
-) -> None:
+def _add_http(commands: argparse._SubParsersAction[CliParser], common: CliParser) -> None:
     http = commands.add_parser(
         "http",
         parents=[common],
@@ -384,8 +382,8 @@ def _add_http(
 
 def _add_room(
     commands: argparse._SubParsersAction[CliParser],
-    common: argparse.ArgumentParser,
-    reconnecting: argparse.ArgumentParser,
+    common: CliParser,
+    reconnecting: CliParser,
 ) -> None:
     from client.commands.room import default_user
 
@@ -467,9 +465,9 @@ _SCENARIO_SUMMARY = {
 }
 
 
-def _bench_common(name: str) -> argparse.ArgumentParser:
+def _bench_common(name: str) -> CliParser:
     defaults = _SCENARIO_DEFAULTS[name]
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = CliParser(add_help=False)
     parent.add_argument(
         "-n",
         "--count",
@@ -537,9 +535,7 @@ def _add_push_options(parser: argparse.ArgumentParser, rate: float) -> None:
     )
 
 
-def _add_bench(
-    commands: argparse._SubParsersAction[CliParser], common: argparse.ArgumentParser
-) -> None:
+def _add_bench(commands: argparse._SubParsersAction[CliParser], common: CliParser) -> None:
     bench = commands.add_parser(
         "bench",
         help="compare the protocols: rtt, push, fanout, overhead, reconnect",

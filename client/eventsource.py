@@ -19,7 +19,7 @@ reconnection loop on top of them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
 import aiohttp
@@ -70,7 +70,7 @@ async def open_event_stream(
 
 async def iter_events(
     response: aiohttp.ClientResponse, parser: EventStreamParser
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncGenerator[ServerSentEvent, None]:
     """The events of one response body, in order; ends when the server ends the body.
 
     Raises `ConnectionLost` if the connection breaks in the middle of the body.
@@ -142,7 +142,7 @@ class EventSource:
         retry_ms = self.parser.retry_ms
         return (DEFAULT_RETRY_MS if retry_ms is None else retry_ms) / 1000
 
-    async def events(self) -> AsyncIterator[ServerSentEvent]:
+    async def events(self) -> AsyncGenerator[ServerSentEvent, None]:
         """Every event, across reconnections, until the server sends 204 or fails us.
 
         Ends normally on 204; raises `ProtocolFailure` when the connection is failed and

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from yarl import URL
 
@@ -109,8 +111,8 @@ class CountingRelay:
                 self._writers.discard(side)
                 side.close()
 
-    def _spawn(self, coroutine: object) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine)
         self._pumps.add(task)
         task.add_done_callback(self._pumps.discard)
         return task

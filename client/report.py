@@ -10,7 +10,7 @@ import csv
 import importlib.util
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -317,7 +317,8 @@ def _several_client_counts(results: Sequence[BenchResult]) -> bool:
     return len({r.clients for r in results if r.clients}) > 1
 
 
-_PANELS = [
+Panel = Callable[[Any, Sequence[BenchResult]], None]
+_PANELS: list[tuple[Panel, Callable[[BenchResult], bool]]] = [
     (_cdf, lambda r: bool(r.samples_ms)),
     (_throughput, lambda r: r.metrics.get("msgs_per_s") is not None),
     (_overhead, lambda r: r.metrics.get("down_bytes_per_msg") is not None),

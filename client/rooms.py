@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +101,7 @@ class RoomLink(ABC):
         return 0
 
     @abstractmethod
-    def events(self) -> AsyncIterator[RoomEvent]:
+    def events(self) -> AsyncGenerator[RoomEvent, None]:
         """Room events in order until the link fails for good (raises `ClientError`)."""
 
     @abstractmethod
@@ -230,7 +230,7 @@ class WsRoomLink(RoomLink):
     def _url(self) -> URL:
         return endpoint(self.base, f"/ws/room/{self.room}", after=self.last_id)
 
-    async def events(self) -> AsyncIterator[RoomEvent]:
+    async def events(self) -> AsyncGenerator[RoomEvent, None]:
         generation = 0
         while True:
             item = await self._socket.inbox.get()
@@ -284,7 +284,7 @@ class SseRoomLink(RoomLink):
         # Last-Event-ID: 0 asks for the whole (new) history.
         return "0" if await self.history_was_reset() else None
 
-    async def events(self) -> AsyncIterator[RoomEvent]:
+    async def events(self) -> AsyncGenerator[RoomEvent, None]:
         connection = 0
         async with aclosing(self._source.events()) as events:
             async for event in events:
@@ -319,7 +319,7 @@ class HttpRoomLink(RoomLink):
     async def start(self) -> None:
         await self.find_cursor()
 
-    async def events(self) -> AsyncIterator[RoomEvent]:
+    async def events(self) -> AsyncGenerator[RoomEvent, None]:
         url = endpoint(self.base, f"/http/room/{self.room}")
         failing = False
         while True:

@@ -302,7 +302,7 @@ class SseRoomEcho(Transport):
             return delivery
         if self._reader is None or self._reader.done():
             raise ConnectionLost("the room stream ended")
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
         self._waiters[expected] = waiter
         return await waiter
 

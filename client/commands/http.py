@@ -11,6 +11,7 @@ import argparse
 import base64
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from yarl import URL
@@ -103,13 +104,15 @@ def _target(args: argparse.Namespace) -> URL:
 
 
 def _body(args: argparse.Namespace) -> bytes | None:
-    if args.data is not None:
-        return args.data.encode()
-    if args.file is not None:
+    data: str | None = args.data
+    path: Path | None = args.file
+    if data is not None:
+        return data.encode()
+    if path is not None:
         try:
-            return args.file.read_bytes()
+            return path.read_bytes()
         except OSError as exc:
-            raise ClientError(f"cannot read {args.file}: {exc}") from None
+            raise ClientError(f"cannot read {path}: {exc.strerror or exc}") from None
     if args.size is not None:
         return messages.text_payload(args.size).encode()
     return None

@@ -13,6 +13,7 @@ import contextlib
 import getpass
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -112,11 +113,12 @@ async def _until_done(
         return
     sender.result()
     waiting = asyncio.create_task(stats.all_back.wait())
-    done, _ = await asyncio.wait(
-        {receiver, waiting}, timeout=linger_s, return_when=asyncio.FIRST_COMPLETED
+    contenders: set[asyncio.Future[Any]] = {receiver, waiting}
+    finished, _ = await asyncio.wait(
+        contenders, timeout=linger_s, return_when=asyncio.FIRST_COMPLETED
     )
     waiting.cancel()
-    if receiver in done:
+    if receiver in finished:
         receiver.result()
     elif not stats.all_back.is_set():
         missing = sum(stats.in_flight.values())

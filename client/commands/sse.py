@@ -13,6 +13,7 @@ import time
 from contextlib import aclosing
 
 import aiohttp
+from yarl import URL
 
 from client.commands.common import latency_fields, latency_text, make_reconnector
 from client.eventsource import EventSource
@@ -61,7 +62,7 @@ async def run(args: argparse.Namespace, session: aiohttp.ClientSession, out: Out
     return 0
 
 
-def _source_url(args: argparse.Namespace) -> object:
+def _source_url(args: argparse.Namespace) -> URL:
     if args.source:
         return resolve(args.url, args.source)
     return endpoint(
