@@ -71,7 +71,14 @@ async def test_sse_resumes_with_last_event_id_after_a_restart(
     assert summary["events"] >= len(everything)
 
 
-async def test_ws_reconnects_and_resends_after_a_restart(restartable: ServerProcess) -> None:
+@pytest.mark.parametrize(
+    ("how", "close_code"),
+    [(signal.SIGINT, "1001"), (signal.SIGKILL, "connection lost")],
+    ids=["shutdown", "crash"],
+)
+async def test_ws_reconnects_and_resends_after_a_restart(
+    restartable: ServerProcess, how: signal.Signals, close_code: str
+) -> None:
     process, output = await start_client(
         "ws",
         "--size",
@@ -86,9 +93,9 @@ async def test_ws_reconnects_and_resends_after_a_restart(restartable: ServerProc
         *QUICK_BACKOFF,
     )
     await output.until_json(lambda r: r.get("type") == "echo" and r["n"] == 5)
-    await restartable.stop(signal.SIGINT)  # a clean shutdown: close 1001
+    await restartable.stop(how)  # SIGINT: the server closes with 1001; SIGKILL: no close
     going = await output.until_json(lambda r: r.get("state") == "reconnecting")
-    assert "1001" in going["reason"]
+    assert close_code in going["reason"]
     await restartable.start()
     await output.until_json(lambda r: r.get("state") == "open")
     await output.until_json(lambda r: r.get("type") == "echo" and r["n"] == 10)
