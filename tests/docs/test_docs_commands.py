@@ -271,8 +271,8 @@ def prepare(script: str, address: str) -> str:
 def run_script(script: str, timeout: float) -> tuple[int, str]:
     """Run `script` with bash -e in the repository root; (exit status, stdout + stderr).
 
-    It runs in its own process group, which is killed afterwards, so background jobs
-    (`curl ... &`) cannot outlive the block.
+    It runs in a session of its own, whose processes are all killed afterwards, so
+    background jobs (`curl ... &`, a server) cannot outlive the block.
     """
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -298,9 +298,17 @@ def run_script(script: str, timeout: float) -> tuple[int, str]:
     return process.returncode, output
 
 
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+def _kill_group(session: int) -> None:
+    """Kill every process of the block's session.
+
+    Not only its process group: `timeout` moves itself and its child into a group of their
+    own, and a server started that way must not outlive the block and hold its port.
+    """
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # Fields after the ")" that ends the command name: state, ppid, pgrp, session.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == session:
+                os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
 def shape(text: str) -> list[str]:
