@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from client.__main__ import amain
 from server import Settings
+from tests.client.processes import Lines, start_client
 
 # Quick SSE reconnection (the default retry is 2 s) and no room rate limit, so tests are
 # fast; options the server does not have (yet) are left out.
@@ -76,3 +78,26 @@ def cli(capsys: pytest.CaptureFixture[str]) -> CliRunner:
         return CliRun(code, captured.out, captured.err)
 
     return run
+
+
+ClientSpawner = Callable[..., Awaitable[tuple[asyncio.subprocess.Process, Lines]]]
+
+
+@pytest.fixture
+async def spawn() -> AsyncIterator[ClientSpawner]:
+    """``await spawn("sse", ...)``: `start_client`, and any process still running after the
+    test (because it failed half-way) is killed."""
+    started: list[asyncio.subprocess.Process] = []
+
+    async def spawn_client(
+        *argv: str, stdin: bool = False
+    ) -> tuple[asyncio.subprocess.Process, Lines]:
+        process, lines = await start_client(*argv, stdin=stdin)
+        started.append(process)
+        return process, lines
+
+    yield spawn_client
+    for process in started:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

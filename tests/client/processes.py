@@ -93,9 +93,13 @@ class ServerProcess:
             stderr=asyncio.subprocess.DEVNULL,
         )
         assert self.process.stdout is not None
-        async with asyncio.timeout(LINE_LIMIT_S):
-            banner = await self.process.stdout.readline()
-        assert re.search(rb"serving on https?://", banner), banner
+        try:
+            async with asyncio.timeout(LINE_LIMIT_S):
+                banner = await self.process.stdout.readline()
+            assert re.search(rb"serving on https?://", banner), banner
+        except BaseException:
+            await self.stop(signal.SIGKILL)  # never leave a server behind a failed start
+            raise
 
     async def stop(self, signum: int = signal.SIGINT) -> None:
         """Stop it with `signum` (SIGKILL: a crash) and wait until it is gone."""

@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.client.processes import ServerProcess, finish, free_port, start_client
+from tests.client.conftest import ClientSpawner
+from tests.client.processes import ServerProcess, finish, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +36,9 @@ def is_event(record: dict[str, Any]) -> bool:
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["crash", "shutdown"])
 async def test_sse_resumes_with_last_event_id_after_a_restart(
-    restartable: ServerProcess, how: signal.Signals
+    restartable: ServerProcess, how: signal.Signals, spawn: ClientSpawner
 ) -> None:
-    process, output = await start_client(
+    process, output = await spawn(
         "sse", "--interval", "20", "--json", "--url", restartable.url, *QUICK_BACKOFF
     )
     ids: list[int] = []
@@ -77,9 +78,9 @@ async def test_sse_resumes_with_last_event_id_after_a_restart(
     ids=["shutdown", "crash"],
 )
 async def test_ws_reconnects_and_resends_after_a_restart(
-    restartable: ServerProcess, how: signal.Signals, close_code: str
+    restartable: ServerProcess, how: signal.Signals, close_code: str, spawn: ClientSpawner
 ) -> None:
-    process, output = await start_client(
+    process, output = await spawn(
         "ws",
         "--size",
         "8",
@@ -115,11 +116,11 @@ async def test_ws_reconnects_and_resends_after_a_restart(
 
 @pytest.mark.parametrize("via", ["ws", "sse", "http"])
 async def test_room_follows_the_new_history_after_a_restart(
-    restartable: ServerProcess, via: str
+    restartable: ServerProcess, via: str, spawn: ClientSpawner
 ) -> None:
     """Rooms live in the server's memory: after a restart the ids start again at 1, and
     the client must not take the new messages for ones it already has."""
-    process, output = await start_client(
+    process, output = await spawn(
         "room",
         "lobby",
         "--via",
@@ -151,14 +152,16 @@ async def test_room_follows_the_new_history_after_a_restart(
     assert summary["duplicates"] == 0
 
 
-async def test_ctrl_c_while_waiting_for_the_server_prints_a_summary() -> None:
+async def test_ctrl_c_while_waiting_for_the_server_prints_a_summary(spawn: ClientSpawner) -> None:
     server = ServerProcess(free_port(), "--sse-retry", "100")
-    await server.start()
-    process, output = await start_client(
-        "sse", "--interval", "1000", "--url", server.url, *QUICK_BACKOFF
-    )
-    await output.until(lambda line: line.startswith("[1] tick"))
-    await server.stop(signal.SIGKILL)
+    try:
+        await server.start()
+        process, output = await spawn(
+            "sse", "--interval", "1000", "--url", server.url, *QUICK_BACKOFF
+        )
+        await output.until(lambda line: line.startswith("[1] tick"))
+    finally:
+        await server.stop(signal.SIGKILL)
     await output.until(lambda line: "reconnecting in" in line)
     process.send_signal(signal.SIGINT)
     assert await finish(process) == 130
@@ -167,8 +170,8 @@ async def test_ctrl_c_while_waiting_for_the_server_prints_a_summary() -> None:
     assert not any("Traceback" in line for line in output.seen)
 
 
-async def test_ctrl_c_during_bench_reports_the_rows_so_far(url: str) -> None:
-    process, output = await start_client(
+async def test_ctrl_c_during_bench_reports_the_rows_so_far(url: str, spawn: ClientSpawner) -> None:
+    process, output = await spawn(
         "bench", "push", "-n", "100000", "--rate", "50", "--protocols", "ws", "--url", url
     )
 
@@ -188,17 +191,17 @@ async def test_ctrl_c_during_bench_reports_the_rows_so_far(url: str) -> None:
     assert rest == ["warning: interrupted: 0 row(s) were measured before Ctrl-C"]
 
 
-async def test_tls_server_needs_its_ca(tmp_path: Path) -> None:
+async def test_tls_server_needs_its_ca(tmp_path: Path, spawn: ClientSpawner) -> None:
     """`python -m server --tls` makes a local CA and names it in its banner; with --cafile
     the client trusts it, without it the client says why it cannot connect."""
     server = ServerProcess(free_port(), "--tls", "--cert-dir", str(tmp_path))
-    await server.start()
     url = server.url.replace("http://", "https://")
     try:
-        refused, output = await start_client("ws", "hi", "--url", url)
+        await server.start()
+        refused, output = await spawn("ws", "hi", "--url", url)
         assert await finish(refused) == 1
         assert "certificate is not trusted" in (await output.rest())[-1]
-        trusted, output = await start_client(
+        trusted, output = await spawn(
             "ws", "hi", "--json", "--url", url, "--cafile", str(tmp_path / "ca.pem")
         )
         assert await finish(trusted) == 0

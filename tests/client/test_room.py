@@ -12,8 +12,8 @@ import secrets
 import aiohttp
 import pytest
 
-from tests.client.conftest import CliRunner
-from tests.client.processes import finish, start_client
+from tests.client.conftest import ClientSpawner, CliRunner
+from tests.client.processes import finish
 
 pytestmark = pytest.mark.usefixtures("rooms")
 VIAS = ["ws", "sse", "http"]
@@ -24,9 +24,11 @@ def fresh_room() -> str:
 
 
 @pytest.mark.parametrize("via", VIAS)
-async def test_room_sends_stdin_lines_and_shows_them_come_back(url: str, via: str) -> None:
+async def test_room_sends_stdin_lines_and_shows_them_come_back(
+    url: str, via: str, spawn: ClientSpawner
+) -> None:
     room = fresh_room()
-    process, _ = await start_client(
+    process, _ = await spawn(
         "room", room, "--via", via, "--user", "ada", "--json", "--url", url, stdin=True
     )
     out, _ = await asyncio.wait_for(process.communicate(b"hello\n\nsecond line\n"), 20)
@@ -45,7 +47,7 @@ async def test_room_sends_stdin_lines_and_shows_them_come_back(url: str, via: st
 
 @pytest.mark.parametrize("via", VIAS)
 async def test_room_listens_to_messages_from_other_protocols(
-    url: str, via: str, cli: CliRunner
+    url: str, via: str, cli: CliRunner, spawn: ClientSpawner
 ) -> None:
     room = fresh_room()
     async with aiohttp.ClientSession() as session:
@@ -54,7 +56,7 @@ async def test_room_listens_to_messages_from_other_protocols(
                 f"{url}/http/room/{room}", json={"user": "bob", "text": text}
             ) as response:
                 assert response.status == 201
-        process, output = await start_client(
+        process, output = await spawn(
             "room",
             room,
             "--via",
@@ -80,9 +82,9 @@ async def test_room_listens_to_messages_from_other_protocols(
     assert texts == [("history", "http"), ("live", "ws")]
 
 
-async def test_room_human_output(url: str) -> None:
+async def test_room_human_output(url: str, spawn: ClientSpawner) -> None:
     room = fresh_room()
-    process, _ = await start_client(
+    process, _ = await spawn(
         "room", room, "--via", "sse", "--user", "ada", "--url", url, stdin=True
     )
     out, _ = await asyncio.wait_for(process.communicate(b"hi there\n"), 20)
