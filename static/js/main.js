@@ -343,8 +343,9 @@ function setupEchoPanel(key, open, metrics) {
       panel.status = status;
       // Counted here, not by the transport: Connect after Disconnect opens a new transport.
       if (status.state === "open" && previous.state !== "open") panel.opened += 1;
-      if (status.close) {
-        panel.lastClose = status.close;
+      if (status.close) panel.lastClose = status.close;
+      // A final close is told by the state line itself.
+      if (status.close && status.state !== "closed") {
         const reason = status.close.reason ? ` “${status.close.reason}”` : " (no reason)";
         logLine(ui.log, { dir: "note", text: `closed ${status.close.meaning}${reason}, ${status.close.wasClean ? "clean" : "not clean"}` });
       }
@@ -361,7 +362,8 @@ function setupEchoPanel(key, open, metrics) {
 
   /** Send and record the round trip; failures are already in the log. */
   async function send(text, kind = "message") {
-    if (!panel.conn) {
+    // HTTP needs no connection; the others would only fail or time out without one.
+    if (!panel.conn || (key !== "http" && panel.status.state === "closed")) {
       logLine(ui.log, { dir: "error", text: "not connected: press Connect first" });
       return;
     }
@@ -803,7 +805,8 @@ function setupPush() {
         rememberFailure(previous, status);
         column.status = status;
         if (status.state === "open" && previous.state !== "open") column.opened += 1;
-        if (status.close) {
+          // A final close is told by the state line itself.
+        if (status.close && status.state !== "closed") {
           const reason = status.close.reason ? ` “${status.close.reason}”` : "";
           logLine(ui.log, { dir: "note", text: `closed ${status.close.meaning}${reason}` });
         }
@@ -963,7 +966,8 @@ function setupRooms() {
         else if (message.kind === "dropped") addNotice(ui.list, `the server dropped this subscriber: ${message.text}`, "error");
       },
       onStatus(status) {
-        if (status.close) {
+          // A final close is told by the state line itself.
+        if (status.close && status.state !== "closed") {
           const reason = status.close.reason ? ` “${status.close.reason}”` : "";
           addNotice(ui.list, `closed ${status.close.meaning}${reason}`);
         }

@@ -132,9 +132,13 @@ class ServerProcess:
         return "\n".join(self.log_path.read_text().splitlines()[-lines:])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium for the whole session."""
+    """Headless Debian Chromium for one test module.
+
+    Not for the whole session: while the sync API is active, its event loop counts as the
+    running loop of the main thread, and the async tests that run after these would fail.
+    """
     _require_browser()
     from playwright.sync_api import sync_playwright
 

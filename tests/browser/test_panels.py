@@ -111,7 +111,7 @@ def test_close_codes_are_shown_and_the_websocket_comes_back(lab: LabPage) -> Non
     page.click("#ws-disconnect")
     expect(state).to_have_text("closed")
     expect(
-        page.locator("#ws-log li.dir-note", has_text="closed 1000 normal closure")
+        page.locator("#ws-log li.dir-note", has_text="closed by the page: 1000 normal closure")
     ).to_have_count(1)
     page.click("#ws-connect")
     expect(state).to_have_text("open")

@@ -178,7 +178,7 @@ export async function postRoom(room, body, via) {
 
 /**
  * @typedef {object} HttpStatus
- * @property {"ready" | "busy" | "failed"} state
+ * @property {"ready" | "busy" | "failed" | "closed"} state "closed" once the page stopped it
  * @property {string} detail
  * @property {number} requests requests sent so far
  * @property {number} failures requests that failed (no response or an error status)
@@ -188,10 +188,17 @@ export async function postRoom(room, body, via) {
 /** Bookkeeping shared by the HTTP transports: counts and the status they report. */
 function requestLog(onStatus) {
   const counts = { requests: 0, failures: 0, newConnections: 0, inFlight: 0 };
-  const report = (state, detail) => onStatus({ state, detail, ...counts });
+  let closed = false;
+  // After close(), a request still finishing must not turn the badge back to "ready".
+  const report = (state, detail) => closed || onStatus({ state, detail, ...counts });
   return {
     counts,
     report,
+    /** @param {string} detail */
+    close(detail) {
+      report("closed", detail);
+      closed = true;
+    },
     started() {
       counts.requests += 1;
       counts.inFlight += 1;
@@ -332,7 +339,7 @@ export function openPoll({ interval, size, everyMs, onMessage, onStatus }) {
     close() {
       stopped = true;
       clearTimeout(timer);
-      log.report("ready", "stopped");
+      log.close("stopped by the page");
     },
   };
 }
@@ -380,7 +387,7 @@ export function openLongPoll({ interval, size, waitS, onMessage, onStatus, backo
     close() {
       stopped = true;
       controller.abort();
-      log.report("ready", "stopped");
+      log.close("stopped by the page");
     },
   };
 }
@@ -438,7 +445,7 @@ export function openRoom({ room, user, longPoll, everyMs, onMessage, onStatus })
     close() {
       stopped = true;
       controller.abort();
-      log.report("ready", "left the room");
+      log.close("left the room");
     },
     resetCursor() {
       since = 0;

@@ -108,7 +108,8 @@ function keepOpen({ url, onText, onStatus, backoff }) {
       };
       if (stopped || event.code === 1000) {
         const by = stopped ? "closed by the page" : "closed by the server";
-        onStatus({ state: "closed", detail: `${by}: ${close.meaning}`, opened, close });
+        const reason = close.reason ? ` “${close.reason}”` : "";
+        onStatus({ state: "closed", detail: `${by}: ${close.meaning}${reason}`, opened, close });
         return;
       }
       const { delayMs, ceilingMs, attempt } = backoff.next();
