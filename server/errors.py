@@ -57,8 +57,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return _logged(request, error_response(403, str(exc)))
     except RateLimited as exc:
         request.app[keys.METRICS].refused("rate_limit")
+        # Retry-After takes whole seconds; the body carries the exact wait for clients
+        # that can use it.
         retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-        return _logged(request, error_response(429, str(exc), retry))
+        body = {"error": str(exc), "retry_after_s": round(exc.retry_after, 3)}
+        return _logged(request, web.json_response(body, status=429, headers=retry))
     except RoomError as exc:
         if isinstance(exc, RoomLimitReached):
             request.app[keys.METRICS].refused("max_rooms")

@@ -22,13 +22,17 @@ def room_name(request: web.Request) -> str:
 
 
 def cursor(request: web.Request, name: str, header: str | None = None) -> int | None:
-    """A message id to resume after, from the query (`name`) or a header; None if absent."""
-    raw = request.query.get(name)
-    if raw is None and header is not None:
-        raw = request.headers.get(header)
-    if raw is None:
+    """A message id to resume after, from a header or the query (`name`); None if absent.
+
+    The header wins: an EventSource opened with `?after=k` keeps that URL when it reconnects,
+    and its `Last-Event-ID` is the newer position.
+    """
+    if header is not None and header in request.headers:
+        label, raw = header, request.headers[header]
+    elif name in request.query:
+        label, raw = name, request.query[name]
+    else:
         return None
-    label = header if name not in request.query and header else name
     return parse_int_param(label, raw, default=0, minimum=0, maximum=MAX_ID)
 
 

@@ -291,3 +291,22 @@ async def test_shutdown_ends_every_kind_of_room_connection(server, session) -> N
     assert await response.json() == []
     await ws.close()
     await asyncio.wait_for(closing, 5)
+
+
+async def test_last_event_id_wins_over_the_after_query(server, session) -> None:
+    for n in range(4):
+        await post(session, server, "both", f"m{n}")
+    headers = {"Last-Event-ID": "3"}  # an EventSource opened with ?after=1, reconnecting
+    async with session.get(server.make_url("/sse/room/both?after=1"), headers=headers) as stream:
+        events = await read_events(stream, EventStreamParser(), limit=1)
+    assert events[0].last_event_id == "4"
+
+
+async def test_429_body_says_exactly_how_long_to_wait(start_server, session) -> None:
+    server = await start_server(room_rate=4, room_burst=1)
+    await post(session, server, "exact", "one")
+    async with session.post(
+        server.make_url("/http/room/exact"), json={"user": "u", "text": "two"}
+    ) as response:
+        assert response.status == 429
+        assert 0 < (await response.json())["retry_after_s"] <= 0.25
