@@ -32,7 +32,9 @@ def test_smoke_run_loses_nothing(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     for protocol in ("websocket", "sse"):
         tally = report[protocol]
-        assert (tally["connections"], tally["failed"], tally["lost"]) == (50, 0, 0)
+        assert (tally["connections"], tally["failed"], tally["lost"], tally["behind"]) == (
+            (50, 0, 0, 0)
+        )
         assert tally["received"] >= 50 * 3 * 5 - 100  # five a second each, for three seconds
         assert tally["latency_ms"]["p50"] > 0
     assert report["memory_kib"]["per_websocket"] > 0
