@@ -55,6 +55,10 @@ const COMPARE_ROOM = `compare-${pageId}`;
 const SOURCES = {
   measured: { label: "measured", title: "measured by this browser" },
   computed: { label: "computed", title: "computed exactly from the protocol's framing rules" },
+  mixed: {
+    label: "computed + measured",
+    title: "some parts computed from the framing rules, some measured by the browser (tick “Explain every figure” to see which)",
+  },
   stats: { label: "/api/stats", title: "the server's own counters (all clients together)" },
   config: { label: "/api/config", title: "the server's settings" },
   page: { label: "counted", title: "counted by this page" },
@@ -122,7 +126,12 @@ function describeCost(cost) {
   const detail = cost.parts
     .map((part) => `${part.what}: ${part.bytes === null ? "not visible to the page" : `${part.bytes} B (${part.source})`}`)
     .join(" · ");
-  const source = cost.parts.some((part) => part.source === "measured") ? "measured" : "computed";
+  const measured = cost.parts.some((part) => part.source === "measured");
+  const computed = cost.parts.some((part) => part.source === "computed");
+  let source = /** @type {keyof typeof SOURCES} */ ("hidden");
+  if (measured && computed) source = "mixed";
+  else if (measured) source = "measured";
+  else if (computed) source = "computed";
   return { value, detail, source };
 }
 

@@ -28,28 +28,32 @@ if (typeof PerformanceObserver !== "undefined") {
 
 /**
  * The Resource Timing entry of the next request to `url` that completes.
- * Call before sending the request. Resolves to null after `timeoutMs` (e.g. the request failed).
+ * Call before sending the request; call `cancel()` if the request fails, so the waiter does
+ * not take the entry of a later request to the same URL. Resolves to null after `timeoutMs`.
  * @param {string} url absolute URL, exactly as fetched
  * @param {number} [timeoutMs]
- * @returns {Promise<PerformanceResourceTiming | null>}
+ * @returns {{entry: Promise<PerformanceResourceTiming | null>, cancel: () => void}}
  */
 export function nextEntry(url, timeoutMs = 2000) {
-  return new Promise((resolve) => {
-    const queue = waiting.get(url) ?? [];
-    const timer = setTimeout(() => {
-      const index = queue.indexOf(settle);
-      if (index >= 0) queue.splice(index, 1);
-      if (queue.length === 0 && waiting.get(url) === queue) waiting.delete(url);
-      resolve(null);
-    }, timeoutMs);
-    /** @param {PerformanceResourceTiming} entry */
-    function settle(entry) {
+  /** @type {(entry: PerformanceResourceTiming | null) => void} */
+  let settle = () => {};
+  const entry = new Promise((resolve) => {
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    settle = (found) => {
       clearTimeout(timer);
-      resolve(entry);
-    }
-    queue.push(settle);
-    waiting.set(url, queue);
+      resolve(found);
+    };
   });
+  const queue = waiting.get(url) ?? [];
+  queue.push(settle);
+  waiting.set(url, queue);
+  function finish(found) {
+    const index = queue.indexOf(settle);
+    if (index >= 0) queue.splice(index, 1);
+    if (queue.length === 0 && waiting.get(url) === queue) waiting.delete(url);
+    settle(found);
+  }
+  return { entry, cancel: () => finish(null) };
 }
 
 /**

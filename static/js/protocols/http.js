@@ -50,10 +50,17 @@ function uniqueUrl(path, params = {}) {
 export async function request(url, init = {}) {
   const timing = nextEntry(url);
   const startedAt = performance.now();
-  const response = await fetch(url, { cache: "no-store", ...init });
-  const text = await response.text();
+  let response;
+  let text;
+  try {
+    response = await fetch(url, { cache: "no-store", ...init });
+    text = await response.text();
+  } catch (error) {
+    timing.cancel();
+    throw error;
+  }
   const finishedAt = performance.now();
-  const entry = await timing;
+  const entry = await timing.entry;
   const result = {
     status: response.status,
     text,
