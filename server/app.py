@@ -9,7 +9,7 @@ from server.core.origins import OriginPolicy
 from server.core.ratelimit import RateLimiterPool
 from server.core.rooms import DropReason, InMemoryHub, Subscription
 from server.errors import json_errors
-from server.guard import head_received
+from server.guard import head_received, write_in_time
 from server.origin_check import check_origin
 from server.routes import setup_routes
 from server.settings import Settings
@@ -18,10 +18,11 @@ from server.settings import Settings
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the Protocol Lab application; nothing runs until it is served."""
     settings = settings or Settings()
-    # Outermost first: the head deadline is lifted as soon as a request arrives, errors are
-    # mapped for everything inside, and the Origin check runs before any handler.
+    # Outermost first: the head deadline is lifted as soon as a request arrives, every
+    # response (error responses too) is written within a deadline, errors are mapped for
+    # everything inside, and the Origin check runs before any handler.
     app = web.Application(
-        middlewares=[head_received, json_errors, check_origin],
+        middlewares=[head_received, write_in_time, json_errors, check_origin],
         client_max_size=settings.http_max_body,
     )
     app[keys.SETTINGS] = settings

@@ -23,6 +23,13 @@ Idle keep-alive time between requests is `--keepalive-timeout`, aiohttp's own ti
 The TLS handshake comes before any of this and is bounded by the same number, through
 `loop.create_server(ssl_handshake_timeout=...)`.
 
+Responses to readers that do not read
+-------------------------------------
+aiohttp writes a handler's response after the handler returns, and waits for a client that
+does not read for as long as the client likes, holding the response meanwhile (up to
+`--http-max-body` for an echo). The `write_in_time` middleware writes it itself, within
+`--http-send-timeout`, and cuts the connection when that passes.
+
 Masked frames
 -------------
 Once a WebSocket handler announces the upgrade (`expect_websocket_frames`, just before the
@@ -39,6 +46,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server import keys
 from server.core.frames import MaskCheck
 
 logger = logging.getLogger(__name__)
@@ -179,6 +187,29 @@ async def head_received(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     finally:
         guard.request_finished()
+
+
+@web.middleware
+async def write_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Send the handler's response within `--http-send-timeout`, or cut the connection.
+
+    Streams (SSE, WebSocket) were prepared by their handler and bound their own writes.
+    """
+    response = await handler(request)
+    seconds = request.app[keys.SETTINGS].http_send_timeout
+    if not seconds or response.prepared:
+        return response
+    try:
+        async with asyncio.timeout(seconds):
+            await response.prepare(request)
+            await response.write_eof()
+    except TimeoutError:
+        request.app[keys.METRICS].refused("send_timeout")
+        logger.info("%s did not read its response in %g s: cut", request.remote, seconds)
+        if request.transport is not None:
+            request.transport.abort()
+    # aiohttp finishes what is left; an aborted connection it just notes as gone.
+    return response
 
 
 class GuardedTCPSite(web.BaseSite):

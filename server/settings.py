@@ -107,6 +107,18 @@ class Settings:
     http_max_body: int = _option(
         10 * MIB, "largest HTTP request body in bytes (bigger ones: 413)", minimum=1
     )
+    body_timeout: float = _option(
+        30.0,
+        "seconds a client has to send a whole request body (slow uploads get 408); "
+        "0 = wait forever",
+        minimum=0,
+    )
+    http_send_timeout: float = _option(
+        10.0,
+        "seconds an HTTP response may wait on a client that does not read before the "
+        "connection is cut; 0 = wait forever",
+        minimum=0,
+    )
     sse_ping_interval: float = _option(
         15.0, "seconds between keep-alive comments on idle SSE streams", minimum=0.01
     )

@@ -48,10 +48,24 @@ async def http_echo_get(request: web.Request) -> web.Response:
     return web.json_response({"method": request.method, "query": query, "ts": now_ms()})
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The request body, whole; a 408 if it does not arrive within `--body-timeout` (a slow
+    upload would otherwise hold the handler for as long as the client likes)."""
+    seconds = request.app[keys.SETTINGS].body_timeout
+    try:
+        async with asyncio.timeout(seconds or None):
+            return await request.read()
+    except TimeoutError:
+        request.app[keys.METRICS].refused("body_timeout")
+        raise web.HTTPRequestTimeout(
+            text=f"request body not received within {seconds:g} s"
+        ) from None
+
+
 @counted
 async def http_echo_post(request: web.Request) -> web.Response:
     """Send the body back verbatim, with the request's Content-Type."""
-    body = await request.read()
+    body = await read_body(request)
     content_type = request.headers.get("Content-Type", "application/octet-stream")
     return web.Response(body=body, headers={"Content-Type": content_type})
 
@@ -98,7 +112,7 @@ async def http_room_post(request: web.Request) -> web.Response:
     if via not in (WireProtocol.HTTP, WireProtocol.SSE):
         raise ValidationError(f"via must be http or sse, got {via!r}")
     limiter = request.app[keys.HTTP_RATE_LIMITS].for_key(request.remote or "unknown")
-    body = await request.read()
+    body = await read_body(request)
     message = await chat.publish(request, body, WireProtocol(via), limiter, room)
     return web.json_response(message.to_json(), status=201)
 

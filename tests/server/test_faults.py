@@ -6,6 +6,7 @@ clients attached is at the end of this file.
 """
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -27,12 +28,15 @@ from tests.waiting import eventually
 from tests.wire import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, RawWebSocket
 
 
-def small_buffer_socket(host: str, port: int, local: str = "127.0.0.1") -> socket.socket:
+def small_buffer_socket(
+    host: str, port: int, local: str = "127.0.0.1", *, small_send: bool = True
+) -> socket.socket:
     """A connected TCP socket with small kernel buffers, so that a peer that does not read
     fills them quickly (loopback buffers otherwise grow to megabytes)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    if small_send:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     sock.bind((local, 0))
     sock.connect((host, port))
     sock.setblocking(False)
@@ -145,6 +149,46 @@ async def test_stream_reader_that_never_reads_is_cut_off(
     await assert_neighbour_served(session, server)
     writer.close()
     del reader
+
+
+async def test_http_client_that_never_reads_its_response_is_cut_off(start_server, session) -> None:
+    server = await start_server(http_send_timeout=0.5)
+    sock = small_buffer_socket(server.host, server.port, small_send=False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    body = b"z" * (8 * 1024 * 1024)  # more than the kernel buffers on both sides hold
+    head = f"POST /http/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    writer.write(head.encode() + body)
+    await writer.drain()  # the server takes the whole body; its echo is what gets stuck
+    metrics = server.app[keys.METRICS]
+    await eventually(lambda: metrics.snapshot()["refused"] == {"send_timeout": 1}, limit_s=10)
+    # Now read: what the kernel had taken arrives, then the end; the echo was cut short.
+    received = 0
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+            received += len(chunk)
+    assert received < len(body)
+    writer.close()
+    await assert_neighbour_served(session, server)
+
+
+async def test_slow_upload_gets_408(start_server, session) -> None:
+    server = await start_server(body_timeout=0.3)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    started = time.monotonic()
+    writer.write(  # 100 bytes announced, 14 sent, and then nothing
+        b"POST /http/room/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"user": "u", '
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 408")
+    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    error = json.loads(await reader.readexactly(length))["error"]
+    assert error == "request body not received within 0.3 s"
+    assert 0.3 <= time.monotonic() - started < 2
+    writer.close()
+    assert await refused(server) == {"body_timeout": 1}
+    async with session.get(server.make_url("/http/room/slow")) as response:
+        assert await response.json() == []
 
 
 # -- a half-open connection -----------------------------------------------------------------
