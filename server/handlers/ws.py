@@ -47,6 +47,10 @@ from server.handlers import chat
 
 WS = WireProtocol.WS
 IDLE_REASON = "idle timeout"
+# How long our Close waits for the peer's (RFC 6455 §7.1.1 asks for the reply, not for a
+# wait of any length). aiohttp's 10 s would let a flood of refused upgrades that never
+# answer hold a handler each for 10 s.
+CLOSE_HANDSHAKE_S = 2.0
 logger = logging.getLogger(__name__)
 
 # What aiohttp's close code for bad input means, as a key of `/api/stats` `refused`.
@@ -65,6 +69,7 @@ async def accept_websocket(request: web.Request) -> web.WebSocketResponse:
     # limit in `too_big`. 0 stays 0 (unlimited).
     max_msg_size = settings.ws_max_size + 1 if settings.ws_max_size else 0
     ws = web.WebSocketResponse(
+        timeout=CLOSE_HANDSHAKE_S,
         heartbeat=settings.ws_heartbeat or None,
         max_msg_size=max_msg_size,
         compress=settings.ws_compress,

@@ -302,6 +302,24 @@ async def test_shutdown_is_not_held_up_by_a_peer_that_never_reads(start_live_ser
     await peer.close()
 
 
+async def test_refused_upgrades_that_never_answer_are_let_go(start_server, session) -> None:
+    server = await start_server(max_connections=1)
+    async with session.ws_connect(server.make_url("/ws/echo")):
+        peers = [
+            await RawWebSocket.connect(server.host, server.port, "/ws/echo") for _ in range(20)
+        ]
+        started = time.monotonic()
+        for peer in peers:  # each is told 1013, and never answers the Close
+            frame = await peer.read_frame()
+            assert (frame.opcode, frame.close_code) == (OP_CLOSE, 1013)
+        ends = await asyncio.gather(*(peer.read_until_closed() for peer in peers))
+        assert ends == [b""] * 20  # then the server hangs up on each
+        assert time.monotonic() - started < 4
+        for peer in peers:
+            await peer.close()
+    assert await refused(server) == {"max_connections": 20}
+
+
 # -- the server stops with clients attached, and comes back ---------------------------------
 
 
