@@ -256,8 +256,8 @@ def _command_end(script: str, start: int) -> int:
         elif char == "\\" and script[index + 1 : index + 2] == "\n":
             index += 2
             continue
-        elif char in COMMAND_END:
-            return index
+        elif char in COMMAND_END or (char == "#" and script[index - 1].isspace()):
+            return index  # an operator, or a comment: the option goes before it
         index += 1
     return index
 
@@ -363,14 +363,16 @@ def test_runnable_block(block: Block, shared_server: Server) -> None:
 
 
 def test_add_client_url_puts_the_option_at_the_end_of_each_client_command() -> None:
-    """The rewrite handles pipes, chains, quotes and an explicit --url."""
+    """The rewrite handles pipes, chains, quotes, comments and an explicit --url."""
     base = "http://127.0.0.1:9"
     script = (
+        "python -m client ws 'a#b'   # say hello\n"
         "python -m client ws hello | head -1\n"
         "python -m client http --data 'a | b' && python -m client sse --url X\n"
         "python -m client bench rtt -n 5 > /tmp/out.txt\n"
     )
     assert add_client_url(script, base) == (
+        f"python -m client ws 'a#b' --url {base} # say hello\n"
         f"python -m client ws hello --url {base} | head -1\n"
         f"python -m client http --data 'a | b' --url {base} && python -m client sse --url X\n"
         f"python -m client bench rtt -n 5 --url {base} > /tmp/out.txt\n"
