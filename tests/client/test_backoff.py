@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import math
 import random
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from client import backoff
 from client.backoff import Backoff
 
 
@@ -114,14 +111,3 @@ def test_fixed_delays_have_no_jitter(factory: Callable[[], Backoff], expected: f
 def test_rejects_bad_parameters(make: Callable[[], Backoff]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message is not part of the contract
         make()
-
-
-def test_module_imports_only_stdlib() -> None:
-    tree = ast.parse(Path(backoff.__file__).read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "math", "random"}

@@ -4,6 +4,7 @@ server (shared/STYLE.md, "The client is an independent program")."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,14 @@ def test_matplotlib_is_imported_only_when_plotting() -> None:
         )
     }
     assert "matplotlib" not in top_level  # inside write_plot only: the extra stays optional
+
+
+# The pure modules: statistics, parsing and backoff need nothing beyond the standard library,
+# so they can be read, tested and reused without aiohttp.
+PURE_MODULES = ["sse_parser.py", "stats.py", "backoff.py"]
+
+
+@pytest.mark.parametrize("name", PURE_MODULES)
+def test_pure_module_imports_only_the_standard_library(name: str) -> None:
+    imported = imported_packages(CLIENT / name)
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported

@@ -6,13 +6,10 @@ split at every possible point; all must give the same events.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import pytest
 
-from client import sse_parser
 from client.sse_parser import EventStreamParser, ServerSentEvent
 
 E = ServerSentEvent
@@ -265,14 +262,3 @@ def test_event_defaults_and_immutability() -> None:
     assert (event.type, event.last_event_id, event.retry) == ("message", "", None)
     with pytest.raises(AttributeError):
         event.data = "y"  # type: ignore[misc]
-
-
-def test_module_imports_only_stdlib() -> None:
-    tree = ast.parse(Path(sse_parser.__file__).read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "codecs", "dataclasses", "re"}

