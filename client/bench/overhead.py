@@ -25,8 +25,8 @@ from statistics import fmean
 from yarl import URL
 
 from client.bench.context import BenchContext, CpuMeter
+from client.bench.relayed import run_relayed
 from client.bench.results import BenchResult
-from client.errors import ClientError
 from client.messages import text_payload
 from client.relay import ByteCounts, CountingRelay
 from client.transports import Delivery, HttpEcho, LongPoll, PushParams, SseStream, WsEcho
@@ -38,16 +38,7 @@ _LONG_POLL_INTERVAL_MS = 10  # tick spacing for the long-poll run: short, to kee
 
 async def run(ctx: BenchContext) -> list[BenchResult]:
     """One row per protocol."""
-    if ctx.base.scheme != "http" or ctx.base.host is None:
-        raise ClientError("overhead counts plain-text bytes: give an http:// --url")
-    results = ctx.results  # shared, so an interrupted run can still report them
-    async with CountingRelay(ctx.base.host, ctx.base.port or 80) as relay:
-        for protocol in ctx.args.protocols:
-            try:
-                results.append(await _measure(ctx, relay, protocol))
-            except ClientError as exc:
-                ctx.warn(f"overhead {protocol}: not measured: {exc}")
-    return results
+    return await run_relayed(ctx, "overhead", _measure)
 
 
 async def _measure(ctx: BenchContext, relay: CountingRelay, protocol: str) -> BenchResult:

@@ -22,6 +22,7 @@ import time
 
 from client.backoff import Backoff
 from client.bench.context import BenchContext, CpuMeter
+from client.bench.relayed import run_relayed
 from client.bench.results import BenchResult
 from client.errors import ClientError, ConnectionLost
 from client.reconnect import Reconnector
@@ -34,18 +35,7 @@ __all__ = ["receive_resuming", "run"]
 
 async def run(ctx: BenchContext) -> list[BenchResult]:
     """One row per protocol."""
-    if ctx.base.scheme != "http" or ctx.base.host is None:
-        raise ClientError("reconnect relays plain TCP: give an http:// --url")
-    results = ctx.results  # shared, so an interrupted run can still report them
-    async with CountingRelay(ctx.base.host, ctx.base.port or 80) as relay:
-        for protocol in ctx.args.protocols:
-            try:
-                results.append(await _measure(ctx, relay, protocol))
-            except ClientError as exc:
-                ctx.warn(f"reconnect {protocol}: not measured: {exc}")
-            finally:
-                await relay.restore()
-    return results
+    return await run_relayed(ctx, "reconnect", _measure)
 
 
 async def receive_resuming(transport: PushTransport, reconnector: Reconnector) -> Delivery:
