@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,16 @@ from tests.client.processes import Lines, start_client
 # Quick SSE reconnection (the default retry is 2 s) and no room rate limit, so tests are
 # fast; options the server does not have (yet) are left out.
 FAST_SETTINGS = {"sse_retry": 100, "room_rate": 0}
+
+
+@pytest.fixture(autouse=True)
+def argv_of_python_m_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs name themselves `python -m client`, whatever started pytest.
+
+    The client takes its name from `sys.argv[0]`, which is `pytest` under `.venv/bin/pytest`
+    and `__main__.py` under `python -m pytest`; the tests expect the module's name.
+    """
+    monkeypatch.setattr(sys, "argv", ["__main__.py"])
 
 
 def known_settings(**overrides: Any) -> dict[str, Any]:
