@@ -25,7 +25,8 @@ def setup_routes(app: web.Application, settings: Settings) -> None:
             web.get("/api/rooms", api.rooms),
             web.get("/healthz", api.healthz),
             web.get("/", api.index),
+            # Not `add_static`: its missing files are bare 404s without the JSON body, and
+            # its directories 403s. `static_file` refuses paths that leave the folder.
+            web.get("/static/{path:.+}", api.static_file),
         ]
     )
-    # add_static refuses paths that leave the folder and does not follow symlinks out of it.
-    app.router.add_static("/static/", settings.static_dir)

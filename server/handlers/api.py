@@ -1,6 +1,7 @@
-"""Introspection: `/api/stats`, `/api/config`, `/healthz`, and the page at `/`."""
+"""Introspection: `/api/stats`, `/api/config`, `/healthz`, and the page at `/` and `/static/`."""
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from server import keys
 
@@ -28,6 +29,38 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+class PageFile(web.FileResponse):
+    """A file of the page, sent once.
+
+    `server.guard.write_in_time` sends responses itself, and aiohttp then prepares the
+    returned response again. `web.FileResponse.prepare` is not idempotent: it opens the file
+    again and fails (an error with a traceback in the log, and the keep-alive connection cut)
+    on a HEAD, a range or a missing file. Here a second prepare is a no-op, as for every
+    other response.
+    """
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        """Send the file, unless it has been sent already."""
+        if self.prepared:
+            return None
+        return await super().prepare(request)
+
+
 async def index(request: web.Request) -> web.FileResponse:
     """The comparison page."""
-    return web.FileResponse(request.app[keys.SETTINGS].static_dir / "index.html")
+    return PageFile(request.app[keys.SETTINGS].static_dir / "index.html")
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    """A file under `--static-dir`; a JSON 404 for a folder, a missing file, or a path that
+    leaves the folder (`..`, an absolute path, a symlink pointing out)."""
+    root = request.app[keys.SETTINGS].static_dir.resolve()
+    wanted = request.match_info["path"]
+    try:
+        path = (root / wanted).resolve()
+        found = path.is_relative_to(root) and path.is_file()
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name
+        found = False
+    if not found:
+        raise web.HTTPNotFound()
+    return PageFile(path)

@@ -60,3 +60,53 @@ async def test_no_path_traversal_out_of_static(server) -> None:
         assert b"protocol-lab" not in body
     writer.close()
     await writer.wait_closed()
+
+
+async def _raw_exchange(server, requests: bytes, responses: int) -> list[bytes]:
+    """Send pipelined requests on one connection; the heads of the first `responses` answers
+    (with their bodies), or fewer if the server closed the connection first."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(requests)
+    answers: list[bytes] = []
+    try:
+        for _ in range(responses):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            is_head = requests.startswith(b"HEAD") and not answers
+            answers.append(head + (b"" if is_head else await reader.readexactly(length)))
+    except asyncio.IncompleteReadError:
+        pass
+    finally:
+        writer.close()
+    return answers
+
+
+async def test_missing_static_file_is_a_json_404(server, session, caplog) -> None:
+    for path in ("/static/nope.js", "/static/css", "/static/....//pyproject.toml"):
+        async with session.get(server.make_url(path)) as response:
+            assert response.status == 404, path
+            assert (await response.json())["error"].startswith("no such resource"), path
+    async with session.get(server.make_url("/static/css/main.css")) as response:
+        assert response.status == 200
+        assert "Protocol Lab" in await response.text()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_head_and_ranges_of_page_files_keep_the_connection(server, caplog) -> None:
+    """A HEAD or a range of a page file is answered once, and the next request on the same
+    connection is served (aiohttp used to prepare the file twice, log an error and cut)."""
+    for first in (
+        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /static/css/main.css HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n",
+        b"GET /static/css/main.css HTTP/1.1\r\nHost: x\r\n\r\n",
+    ):
+        answers = await _raw_exchange(
+            server, first + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", responses=2
+        )
+        assert len(answers) == 2, first
+        assert answers[1].startswith(b"HTTP/1.1 200"), first
+        assert answers[1].endswith(b"ok"), first
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
