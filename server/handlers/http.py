@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server import keys
 from server.core.protocols import WireProtocol
@@ -60,6 +61,11 @@ async def read_body(request: web.Request) -> bytes:
         raise web.HTTPRequestTimeout(
             text=f"request body not received within {seconds:g} s"
         ) from None
+    except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip that is not gzip
+        request.app[keys.METRICS].refused("bad_request")
+        cause = exc.__cause__
+        detail = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
+        raise web.HTTPBadRequest(text=f"request body could not be read: {detail}") from None
 
 
 @counted

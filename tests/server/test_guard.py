@@ -3,6 +3,7 @@
 
 import asyncio
 import contextlib
+import json
 import time
 
 import trustme
@@ -147,3 +148,59 @@ async def test_real_clients_are_not_mistaken_for_unmasked(start_live_server, ses
                 await ws.send_bytes(b"z" * size)
                 assert len(await ws.receive_bytes(timeout=5)) == size
     assert await refused(server) == {}
+
+
+async def exchange(server: LiveServer, request: bytes) -> tuple[bytes, bytes]:
+    """Send raw bytes; the head and body of the answer, read up to the server closing."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(request)
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+async def test_unparsable_requests_get_a_json_400_and_no_traceback(
+    start_live_server, session, caplog
+) -> None:
+    server = await start_live_server()
+    cases = {
+        b"get /healthz HTTP/1.1\r\nHost: x\r\n\r\n": "malformed request: Invalid method",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n": (
+            "malformed request: a request line or header is longer than 8190 bytes"
+        ),
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03": "malformed request: Received HTTPS",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n": "malformed request",
+    }
+    for request, error in cases.items():
+        head, body = await exchange(server, request)
+        assert head.split(b"\r\n")[0].endswith(b" 400 Bad Request"), request
+        assert b"Content-Type: application/json" in head, request
+        message = json.loads(body)["error"]
+        assert message.startswith(error), request
+        assert "aaaa" not in message  # the client's bytes are not echoed back
+    assert await refused(server) == {"bad_request": len(cases)}
+    async with session.get(server.make_url("/healthz")) as response:
+        assert await response.text() == "ok"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_undecodable_body_and_unknown_expect_get_json(start_live_server, caplog) -> None:
+    server = await start_live_server()
+    head, body = await exchange(
+        server,
+        b"POST /http/echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: 7\r\nConnection: close\r\n\r\nnotgzip",
+    )
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(body) == {
+        "error": "request body could not be read: Can not decode content-encoding: gzip"
+    }
+    head, body = await exchange(
+        server,
+        b"POST /http/echo HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n"
+        b"Content-Length: 2\r\nConnection: close\r\n\r\nhi",
+    )
+    assert head.startswith(b"HTTP/1.1 417 ")
+    assert json.loads(body) == {"error": "Unknown Expect: 200-ok"}
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
