@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -176,7 +178,9 @@ def write_plot(path: Path, results: Sequence[BenchResult], title: str, subtitle:
     figure, axes = plt.subplots(1, len(panels), figsize=(width, 4.8), squeeze=False)
     for draw, axis in zip(panels, axes[0], strict=True):
         draw(axis, results)
-    figure.suptitle(f"{title}\n{subtitle}", fontsize=10)
+    # About 14 characters of 10-point text per inch: wrap the caption to the figure's width.
+    caption = textwrap.fill(subtitle, width=int(width * 14))
+    figure.suptitle(f"{title}\n{caption}", fontsize=10)
     figure.tight_layout()
     try:
         figure.savefig(path, dpi=110)
@@ -216,6 +220,7 @@ def _cdf(axis: Any, results: Sequence[BenchResult]) -> None:
                 **styles[result.label],
             )
     axis.set_xscale("log")
+    _plain_numbers(axis.xaxis)
     axis.set_xlabel("latency (ms, log scale)")
     axis.set_ylabel("fraction of messages")
     axis.set_title("latency CDF (further left is better)")
@@ -236,6 +241,30 @@ def _bars(axis: Any, labels: list[str], series: dict[str, list[float]], unit: st
         axis.legend(fontsize=8)
 
 
+def _plain_numbers(axis: Any) -> None:
+    """Tick labels of a log axis as plain numbers (0.2, 1, 50), not powers of ten.
+
+    Minor ticks (2, 3 ... 9 times a power of ten) are labelled only where there is room:
+    all of them within half a decade, 2, 3 and 5 within two, none beyond.
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    def major(value: float, position: int | None = None) -> str:
+        return f"{value:g}"
+
+    def minor(value: float, position: int | None = None) -> str:
+        low, high = sorted(axis.get_view_interval())
+        if low <= 0 or value <= 0:
+            return ""
+        decades = math.log10(high / low)
+        digit = round(value / 10 ** math.floor(math.log10(value) + 1e-9))
+        wanted = range(2, 10) if decades <= 0.6 else (2, 3, 5) if decades <= 2.2 else ()
+        return f"{value:g}" if digit in wanted else ""
+
+    axis.set_major_formatter(FuncFormatter(major))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
 def _throughput(axis: Any, results: Sequence[BenchResult]) -> None:
     chosen = [r for r in results if r.metrics.get("msgs_per_s") is not None]
     _bars(
@@ -244,7 +273,11 @@ def _throughput(axis: Any, results: Sequence[BenchResult]) -> None:
         {"msgs/s": [float(r.metrics["msgs_per_s"] or 0) for r in chosen]},
         "messages per second",
     )
-    axis.set_title("throughput (higher is better)")
+    if all(r.scenario == "rtt" for r in chosen):
+        axis.set_title("throughput (higher is better)")
+    else:
+        # Pushed ticks come at the server's --rate: the bars show who kept up, not who is faster.
+        axis.set_title("messages delivered per second (the tick rate x clients)")
 
 
 def _overhead(axis: Any, results: Sequence[BenchResult]) -> None:
@@ -306,6 +339,8 @@ def _scaling(axis: Any, results: Sequence[BenchResult]) -> None:
         )
     axis.set_xscale("log")
     axis.set_yscale("log")
+    _plain_numbers(axis.xaxis)
+    _plain_numbers(axis.yaxis)
     axis.set_xlabel("concurrent clients (log scale)")
     axis.set_ylabel("delay (ms, log scale)")
     axis.set_title("delay as clients grow (flatter is better)")

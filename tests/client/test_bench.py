@@ -230,3 +230,24 @@ async def test_plot_without_matplotlib_is_a_usage_error(
     assert run.code == 2
     (line,) = run.err.splitlines()
     assert "pip install 'protocol-lab[plot]'" in line
+
+
+def test_log_axes_of_plots_are_labelled_with_plain_numbers() -> None:
+    """0.2 ms, not 2 x 10^-1: minor ticks labelled where there is room, majors always."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from client import report
+
+    figure, axis = plt.subplots()
+    try:
+        axis.set_xscale("log")
+        axis.set_xlim(0.15, 1.5)
+        report._plain_numbers(axis.xaxis)
+        figure.canvas.draw()
+        labels = [t.get_text() for t in axis.xaxis.get_ticklabels(which="both") if t.get_text()]
+        assert {"0.2", "0.3", "0.5", "1"} <= set(labels)
+        assert not any("10^" in label or "times" in label for label in labels)
+    finally:
+        plt.close(figure)
