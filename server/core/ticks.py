@@ -19,6 +19,8 @@ from server.core.validation import ValidationError, parse_int_param
 MAX_COUNT = 1_000_000
 MAX_INTERVAL_MS = 60_000
 MAX_PAD = 1024 * 1024
+# The largest tick id a client may resume after (as `after` on /ws/stream and /http/tick).
+MAX_TICK_ID = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +56,20 @@ def first_tick(last_event_id: str | None) -> int:
     """
     if last_event_id is None or last_event_id == "":
         return 1
-    if not last_event_id.isascii() or not last_event_id.isdigit():
+    # At most 18 digits: int() of thousands of digits is slow, and refused past 4300.
+    if len(last_event_id) > 18 or not last_event_id.isascii() or not last_event_id.isdigit():
+        shown = last_event_id if len(last_event_id) <= 40 else last_event_id[:39] + "…"
         raise ValidationError(
-            f"Last-Event-ID must be a tick number this server sent, got {last_event_id!r}"
+            f"Last-Event-ID must be a tick number this server sent (0 to {MAX_TICK_ID}), "
+            f"got {shown!r}"
         )
-    return int(last_event_id) + 1
+    value = int(last_event_id)
+    if value > MAX_TICK_ID:
+        raise ValidationError(
+            f"Last-Event-ID must be a tick number this server sent (0 to {MAX_TICK_ID}), "
+            f"got {last_event_id!r}"
+        )
+    return value + 1
 
 
 def tick_payload(seq: int, size: int, timestamp: int | None = None) -> dict[str, object]:

@@ -86,12 +86,15 @@ async def test_bad_parameters_are_400_json(server, session, query: str, complain
         assert complaint in (await resp.json())["error"]
 
 
-@pytest.mark.parametrize("last_event_id", ["abc", "-1", "1.5", "²"])
+@pytest.mark.parametrize(
+    "last_event_id", ["abc", "-1", "1.5", "²", "9" * 5000, str(2**62 + 1), "9" * 19]
+)
 async def test_bad_last_event_id_is_400(server, session, last_event_id: str) -> None:
     headers = {"Last-Event-ID": last_event_id}
-    async with session.get(server.make_url("/sse/stream"), headers=headers) as resp:
-        assert resp.status == 400
-        assert "Last-Event-ID" in (await resp.json())["error"]
+    for path in ("/sse/stream", "/sse/stream?count=5"):
+        async with session.get(server.make_url(path), headers=headers) as resp:
+            assert resp.status == 400
+            assert "Last-Event-ID" in (await resp.json())["error"]
 
 
 async def test_stream_over_connection_limit_is_503(start_server, session) -> None:
