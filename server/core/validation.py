@@ -112,6 +112,8 @@ def _decode(raw: str | bytes) -> object:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # [[[[...]]]] thousands deep
+        raise ValidationError("body is not valid JSON: nested too deeply") from None
 
 
 def _string_field(data: dict[object, object], name: str, max_len: int) -> str:

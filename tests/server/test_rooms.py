@@ -174,11 +174,19 @@ async def test_bad_ws_input_gets_error_frame_and_stays_open(server, session) -> 
             '{"user": "u"}',
             json.dumps({"user": "", "text": "t"}),
             json.dumps({"user": "u", "text": "t" * 4097}),
+            "[" * 100_000 + "]" * 100_000,
         ):
             await ws.send_str(bad)
             assert "error" in json.loads(await ws.receive_str(timeout=5))
         await ws.send_json({"user": "u", "text": "fine"})
         assert json.loads(await ws.receive_str(timeout=5))["text"] == "fine"
+
+
+async def test_deeply_nested_json_is_a_400(server, session) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    async with session.post(server.make_url("/http/room/deep"), data=body) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"] == "body is not valid JSON: nested too deeply"
 
 
 async def test_ws_rate_limit_answers_with_an_error_frame(start_server, session) -> None:
