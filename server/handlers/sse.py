@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from server import keys
@@ -116,6 +116,13 @@ async def send_event(
     request.app[keys.METRICS].sent(SSE, len(text.encode()))
 
 
+def head_of_stream() -> web.Response:
+    """The answer to HEAD: the headers a GET would get, no stream (and no connection held)."""
+    return web.Response(
+        status=200, content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
 async def sse_stream(request: web.Request) -> web.StreamResponse:
     """Tick events 1..count, `interval` ms apart, resuming after `Last-Event-ID`.
 
@@ -126,6 +133,8 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
     seq = first_tick(request.headers.get("Last-Event-ID"))
     if params.is_finished(seq):
         return web.Response(status=204)
+    if request.method == hdrs.METH_HEAD:
+        return head_of_stream()
     loop = asyncio.get_running_loop()
     async with open_stream(request) as sse:
         started = loop.time()
@@ -153,6 +162,8 @@ async def sse_room(request: web.Request) -> web.StreamResponse:
     """
     room = chat.room_name(request)
     after = chat.cursor(request, "after", header="Last-Event-ID")
+    if request.method == hdrs.METH_HEAD:
+        return head_of_stream()
     hub = request.app[keys.HUB]
     subscription, replay = hub.subscribe(room, SSE, after_id=after)
     try:

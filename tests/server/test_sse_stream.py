@@ -112,3 +112,14 @@ async def test_stats_count_sse_events(server, session) -> None:
     async with session.get(server.make_url("/api/stats")) as resp:
         sse = (await resp.json())["protocols"]["sse"]
     assert (sse["total"], sse["messages_out"], sse["open"]) == (1, 4, 0)
+
+
+async def test_head_gets_the_headers_of_the_stream(server, session) -> None:
+    for path in ("/sse/stream?count=3", "/sse/room/heads"):
+        async with session.head(server.make_url(path)) as resp:
+            assert resp.status == 200, path
+            assert resp.headers["Content-Type"].startswith("text/event-stream"), path
+    async with session.head(server.make_url("/sse/stream?count=-1")) as resp:
+        assert resp.status == 400
+    async with session.get(server.make_url("/api/stats")) as resp:
+        assert (await resp.json())["protocols"]["sse"]["total"] == 0
