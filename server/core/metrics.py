@@ -51,6 +51,11 @@ class Metrics:
         counters.messages_in += 1
         counters.bytes_in += nbytes
 
+    def received_bytes(self, protocol: WireProtocol, nbytes: int) -> None:
+        """More payload bytes of a message already counted by `received` (an HTTP body,
+        counted once it has been read, not by the Content-Length it claimed)."""
+        self._counters[protocol].bytes_in += nbytes
+
     def sent(self, protocol: WireProtocol, nbytes: int) -> None:
         """One message of `nbytes` payload bytes went to a client."""
         counters = self._counters[protocol]

@@ -28,7 +28,7 @@ def counted(handler: HttpHandler) -> HttpHandler:
         metrics = request.app[keys.METRICS]
         metrics.opened(HTTP)
         try:
-            metrics.received(HTTP, request.content_length or 0)
+            metrics.received(HTTP, 0)  # the body's bytes are counted by `read_body`
             response = await handler(request)
             metrics.sent(HTTP, len(response.body) if isinstance(response.body, bytes) else 0)
             return response
@@ -50,12 +50,19 @@ async def http_echo_get(request: web.Request) -> web.Response:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body, whole; a 408 if it does not arrive within `--body-timeout` (a slow
-    upload would otherwise hold the handler for as long as the client likes)."""
+    """The request body, whole; a 413 at once if its Content-Length is over the limit, a 408
+    if it does not arrive within `--body-timeout` (a slow upload would otherwise hold the
+    handler for as long as the client likes)."""
+    limit = request.app[keys.SETTINGS].http_max_body
+    if request.content_length is not None and request.content_length > limit:
+        # Refused before a byte of it is read: the client need not send (or trickle) it.
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     seconds = request.app[keys.SETTINGS].body_timeout
     try:
         async with asyncio.timeout(seconds or None):
-            return await request.read()
+            body = await request.read()
+            request.app[keys.METRICS].received_bytes(HTTP, len(body))
+            return body
     except TimeoutError:
         request.app[keys.METRICS].refused("body_timeout")
         raise web.HTTPRequestTimeout(

@@ -1,5 +1,9 @@
 """`/http/echo` and the error contract of every route: 400, 404, 405, 413 as JSON."""
 
+import asyncio
+
+from server import keys
+
 
 async def test_get_describes_the_request(server, session) -> None:
     async with session.get(server.make_url("/http/echo?a=1&b=2&b=3")) as response:
@@ -49,3 +53,17 @@ async def test_server_keeps_serving_after_bad_requests(server, session) -> None:
             assert response.status in (400, 404)
     async with session.get(server.make_url("/healthz")) as response:
         assert await response.text() == "ok"
+
+
+async def test_declared_oversize_body_is_refused_before_it_is_sent(start_server) -> None:
+    """A Content-Length over the limit gets 413 at once, without waiting for the body; the
+    stats count bytes that arrived, not the bytes a client claimed."""
+    server = await start_server(http_max_body=1000, body_timeout=30)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(b"POST /http/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\nabc")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 413 ")
+    snapshot = server.app[keys.METRICS].snapshot()
+    assert snapshot["refused"] == {"body_too_large": 1}
+    assert snapshot["protocols"]["http"]["bytes_in"] == 0  # type: ignore[index]
