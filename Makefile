@@ -33,9 +33,10 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install whenever pyproject.toml changes.
+# Re-install whenever pyproject.toml changes. The client's extras (rich tables, matplotlib
+# plots) come too: the labs use them, and a lab must work the first time.
 $(VENV)/.installed-run: pyproject.toml $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[client,plot]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
