@@ -85,8 +85,9 @@ function openReady(contender, timeoutMs) {
  * @property {ReturnType<typeof summarize> | null} summary
  * @property {number | null} throughput messages per second, rate-limit waits excluded
  * @property {number} waitedMs time spent waiting for the server's rate limit
- * @property {{payload: number, outOverhead: number, inOverhead: number, lowerBound: boolean} | null} bytes
- *   per message, averaged; lowerBound when some part was not visible to the page
+ * @property {{payload: number, outOverhead: number, inOverhead: number, lowerBound: boolean, outLowerBound: boolean, inLowerBound: boolean} | null} bytes
+ *   per message, averaged; `outLowerBound`/`inLowerBound` when some part of that direction
+ *   was not visible to the page (request headers), `lowerBound` when either is
  * @property {string} connections what the run used
  * @property {string[]} interruptions connections that broke and were replaced, and why
  * @property {string | null} error why the run stopped early, if it did
@@ -108,32 +109,43 @@ export async function runOne(contender, { n, payload, signal, onProgress, waitFo
   let outOverhead = 0;
   let inOverhead = 0;
   let payloadBytes = 0;
-  let lowerBound = false;
+  let outLowerBound = false;
+  let inLowerBound = false;
   let newConnections = 0;
   let connections = 0;
-  let error = null;
+  // Cancelled during an earlier protocol: this one opens nothing.
+  const skipped = signal.aborted;
+  let error = skipped ? "cancelled" : null;
   while (samplesMs.length < n && error === null) {
     let transport;
+    // The timed loop runs from after the warm-up to the end of the last message that came
+    // back: a broken connection's last, unanswered message and the wait for the server to
+    // return count nowhere.
     let started = 0;
+    let lastDone = 0;
     try {
       transport = await openReady(contender, 10_000);
       connections += 1;
       await transport.send(payload); // warm-up, not counted: first-use costs are not latency
-      started = performance.now();
+      started = lastDone = performance.now();
       while (samplesMs.length < n) {
         if (signal.aborted) throw new Cancelled();
         const trip = await transport.send(payload);
+        lastDone = performance.now();
         samplesMs.push(trip.rttMs);
         waitedMs += trip.waitedMs;
         busyMs -= trip.waitedMs;
         outOverhead += knownOverhead(trip.out);
         inOverhead += knownOverhead(trip.in);
         payloadBytes = trip.out.payload;
-        lowerBound ||= hasHiddenParts(trip.out) || hasHiddenParts(trip.in);
+        outLowerBound ||= hasHiddenParts(trip.out);
+        inLowerBound ||= hasHiddenParts(trip.in);
         if (trip.newConnection) newConnections += 1;
         onProgress({ protocol: contender.protocol, done: samplesMs.length, n });
       }
     } catch (caught) {
+      busyMs += lastDone - started;
+      started = 0;
       const reason = caught instanceof Error ? caught.message : String(caught);
       if (caught instanceof Cancelled || signal.aborted) error = "cancelled";
       else if (interruptions.length >= 3) error = reason;
@@ -148,7 +160,7 @@ export async function runOne(contender, { n, payload, signal, onProgress, waitFo
         if (!(await waitForServer(signal))) error = signal.aborted ? "cancelled" : reason;
       }
     } finally {
-      if (started) busyMs += performance.now() - started;
+      if (started) busyMs += lastDone - started;
       transport?.close();
     }
   }
@@ -163,11 +175,18 @@ export async function runOne(contender, { n, payload, signal, onProgress, waitFo
     throughput: done && busyMs > 0 ? (done / busyMs) * 1000 : null,
     waitedMs,
     bytes: done
-      ? { payload: payloadBytes, outOverhead: outOverhead / done, inOverhead: inOverhead / done, lowerBound }
+      ? {
+          payload: payloadBytes,
+          outOverhead: outOverhead / done,
+          inOverhead: inOverhead / done,
+          lowerBound: outLowerBound || inLowerBound,
+          outLowerBound,
+          inLowerBound,
+        }
       : null,
-    connections: describeConnections(contender.protocol, done, connections, newConnections),
+    connections: connections ? describeConnections(contender.protocol, done, connections, newConnections) : "none",
     interruptions,
-    error: error && `stopped after ${done} of ${n}: ${error}`,
+    error: error && (skipped ? `not run: ${error}` : `stopped after ${done} of ${n}: ${error}`),
   };
 }
 
@@ -187,8 +206,8 @@ class Cancelled extends Error {
 function describeConnections(protocol, done, connections, newConnections) {
   const trips = done + connections; // + one warm-up per connection
   if (protocol === "ws") return `${connections} WebSocket${connections === 1 ? "" : "s"}`;
-  if (protocol === "sse") return `${connections} stream${connections === 1 ? "" : "s"} + ${trips} POSTs`;
-  return `${trips} requests (${newConnections} new TCP)`;
+  if (protocol === "sse") return `${connections} stream${connections === 1 ? "" : "s"} + ${trips} POST${trips === 1 ? "" : "s"}`;
+  return `${trips} request${trips === 1 ? "" : "s"} (${newConnections} new TCP)`;
 }
 
 /**

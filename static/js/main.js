@@ -663,7 +663,6 @@ function setupCompare() {
     const body = byId("compare-body");
     if (!lastRun) return;
     body.replaceChildren(...lastRun.results.map((r) => {
-      const lowerBound = r.bytes?.lowerBound ? "≥ " : "";
       const cells = [
         el("th", { attrs: { scope: "row" } },
           el("span", { className: "swatch", dataset: { protocol: r.protocol }, attrs: { "aria-hidden": "true" } }),
@@ -679,7 +678,7 @@ function setupCompare() {
         el("td", { className: "num", text: r.throughput === null ? "—" : `${Math.round(r.throughput)} msg/s` }),
         el("td", {
           className: "num",
-          text: r.bytes ? `${overheadText(r.bytes.outOverhead, lowerBound)} / ${overheadText(r.bytes.inOverhead, lowerBound)}` : "—",
+          text: r.bytes ? `${overheadText(r.bytes.outOverhead, r.bytes.outLowerBound)} / ${overheadText(r.bytes.inOverhead, r.bytes.inLowerBound)}` : "—",
           attrs: { title: r.bytes ? `payload ${r.bytes.payload} B each way` : "" },
         }),
         el("td", { text: r.connections }),
@@ -688,10 +687,14 @@ function setupCompare() {
     }));
   }
 
-  /** "6 B", "≥ 28 B", or "hidden" when all that is known is that headers exist. */
+  /**
+   * "6 B", "≥ 28 B", or "hidden" when all that is known is that headers exist.
+   * @param {number} bytes
+   * @param {boolean} lowerBound some part of this direction is not visible to the page
+   */
   function overheadText(bytes, lowerBound) {
     if (lowerBound && bytes === 0) return "hidden";
-    return `${lowerBound}${Math.round(bytes)} B`;
+    return `${lowerBound ? "≥ " : ""}${Math.round(bytes)} B`;
   }
 
   function setProgress({ protocol, done, n, note }) {
@@ -727,8 +730,9 @@ function setupCompare() {
     const compression = extensions.includes("permessage-deflate")
       ? " WebSocket negotiated permessage-deflate: its overhead is computed for uncompressed frames."
       : "";
-    setText(status, `Done in ${seconds} s: ${n} messages of ${size} bytes per protocol.` +
-      (failed.length ? ` Incomplete: ${failed.join(", ")} (see the table).` : "") +
+    const cancelled = controller.signal.aborted;
+    setText(status, `${cancelled ? "Cancelled after" : "Done in"} ${seconds} s: ${n} messages of ${size} bytes per protocol.` +
+      (failed.length && !cancelled ? ` Incomplete: ${failed.join(", ")} (see the table).` : "") +
       (interrupted.length ? ` Interrupted and resumed: ${interrupted.join(", ")}.` : "") + compression);
     renderTable();
     draw();

@@ -228,3 +228,18 @@ def lab_on_own_server(browser: Browser, own_server: ServerProcess) -> Iterator[L
     yield lab_page
     lab_page.page.context.close()
     assert lab_page.problems.page_errors == [], "uncaught errors in the page"
+
+
+@pytest.fixture
+def lab_on_default_server(browser: Browser, tmp_path: Path) -> Iterator[LabPage]:
+    """The page on a server of its own with the shipped room rate limit (`SERVER_ARGS` widen
+    it for the rest of the suite). Fails the test on any console error or exception."""
+    _require_browser()
+    server = ServerProcess(tmp_path / "server.log", args=["--shutdown-timeout", "1"])
+    server.start()
+    lab_page = _new_lab_page(browser, server)
+    yield lab_page
+    lab_page.page.context.close()
+    server.stop()
+    assert lab_page.problems.page_errors == [], "uncaught errors in the page"
+    assert lab_page.problems.console_errors == [], "errors in the browser console"

@@ -121,6 +121,11 @@ const REQUEST_HEADERS = /** @type {const} */ ({
  * Room POSTs are rate limited per client address (server settings `room_rate`/`room_burst`).
  * The page keeps the same token bucket so it waits instead of provoking 429s; a 429 that
  * happens anyway (another tab, another client) is honoured through its Retry-After.
+ *
+ * Our bucket holds one token less than the server's. The server refills by the time each
+ * request reaches it, we by the time we send it, and the two differ by a delay that varies
+ * from request to request: a bucket paced to the exact limit then gets a 429 whenever a
+ * request travels faster than the one before it. The spare token (1/rate seconds) absorbs that.
  */
 const roomBucket = { rate: 0, burst: 1, tokens: 1, updated: 0 };
 
@@ -130,7 +135,8 @@ const roomBucket = { rate: 0, burst: 1, tokens: 1, updated: 0 };
  * @param {number} burst
  */
 export function configureRoomRate(rate, burst) {
-  Object.assign(roomBucket, { rate, burst, tokens: burst, updated: performance.now() });
+  const ours = Math.max(1, burst - 1);
+  Object.assign(roomBucket, { rate, burst: ours, tokens: ours, updated: performance.now() });
 }
 
 /** Wait for a token; resolves with the milliseconds waited. */
@@ -144,7 +150,9 @@ async function takeRoomToken() {
   roomBucket.updated = now;
   roomBucket.tokens -= 1;
   if (roomBucket.tokens >= 0) return 0;
-  const waitMs = (-roomBucket.tokens / roomBucket.rate) * 1000;
+  // Rounded up, plus a millisecond: setTimeout truncates its delay to whole milliseconds, so
+  // an exact wait could fire a hair before the server's bucket holds a token again (429).
+  const waitMs = Math.ceil((-roomBucket.tokens / roomBucket.rate) * 1000) + 1;
   await sleep(waitMs);
   return waitMs;
 }
