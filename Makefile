@@ -14,14 +14,13 @@ ARGS ?=
 run: $(VENV)/.installed-run
 	$(BIN)/python -m server $(ARGS)
 
-test: $(VENV)/.installed-dev browser
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

@@ -69,7 +69,7 @@ class Place:
                         code=WSCloseCode.GOING_AWAY, message=SHUTDOWN_REASON
                     )
             except TimeoutError:  # a peer that does not read would hold shutdown up forever
-                if self.transport is not None:
+                if isinstance(self.transport, asyncio.WriteTransport):
                     self.transport.abort()
 
 

@@ -116,8 +116,8 @@ class GuardedProtocol(asyncio.Protocol):
                 self._arm()
         self._inner.data_received(data)
 
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
+    def eof_received(self) -> None:
+        self._inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
