@@ -176,18 +176,50 @@ function logLine(list, { dir, text, size, extra, note, kind }) {
     el("span", { className: "size", text: size ?? "" }),
     el("span", { className: "extra", text: extra ?? "" }),
   );
-  // Keep the newest line in view unless the reader scrolled up to read older ones.
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  list.append(item);
-  trimList(list, LOG_LIMIT);
-  if (atBottom) list.scrollTop = list.scrollHeight;
+  appendFollowing(list, item);
 }
 
-/** "5 B + 6 B" for a log line. */
+/**
+ * Append to a scrolling list and keep the newest entry in view, unless the reader scrolled up
+ * to read older ones. A list on a hidden tab has no geometry to ask, so whether it follows is
+ * remembered from the last time it could be seen (`data-follow`), and `followHiddenLists`
+ * scrolls it to the end when its tab is shown again.
+ * @param {HTMLElement} list
+ * @param {HTMLElement} item
+ */
+function appendFollowing(list, item) {
+  if (!list.dataset.follow) {
+    list.dataset.follow = "true";
+    list.addEventListener("scroll", () => {
+      if (list.clientHeight) list.dataset.follow = String(atEnd(list));
+    });
+  }
+  const follow = list.clientHeight ? atEnd(list) : list.dataset.follow === "true";
+  list.append(item);
+  trimList(list, LOG_LIMIT);
+  if (follow) list.scrollTop = list.scrollHeight;
+}
+
+/** @param {HTMLElement} list */
+function atEnd(list) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+}
+
+/** Scroll the following lists of a view that was just shown to their newest entry. */
+function followHiddenLists(view) {
+  for (const list of view.querySelectorAll('[data-follow="true"]')) {
+    list.scrollTop = list.scrollHeight;
+  }
+}
+
+/** "5 B + 6 B" for a log line; "≥" when part of the overhead is not visible to the page. */
 function sizeOf(cost) {
   if (!cost) return "";
   const overhead = knownOverhead(cost);
-  return `${formatBytes(cost.payload)} + ${hasHiddenParts(cost) ? "≥" : ""}${formatBytes(overhead)}`;
+  const hidden = hasHiddenParts(cost);
+  // Like the figures: when headers are all there is, say so rather than "≥ 0 B".
+  if (hidden && overhead === 0) return `${formatBytes(cost.payload)} + headers`;
+  return `${formatBytes(cost.payload)} + ${hidden ? "≥" : ""}${formatBytes(overhead)}`;
 }
 
 /** Show a state badge: its text and its colour (data-state). */
@@ -247,6 +279,11 @@ async function loadConfig() {
   http.configureRoomRate(config.room_rate ?? 0, config.room_burst ?? 1);
   const maxText = config.max_text ?? 4096;
   /** @type {HTMLInputElement} */ (byId("compare-size")).max = String(maxText);
+  // Room messages (and the SSE panel's, which go through a room) are bounded by the server.
+  for (const id of ["sse-input", "room-ws-input", "room-sse-input", "room-http-input"]) {
+    /** @type {HTMLInputElement} */ (byId(id)).maxLength = maxText;
+  }
+  if (config.max_user) /** @type {HTMLInputElement} */ (byId("room-user")).maxLength = config.max_user;
   const oversize = /** @type {HTMLButtonElement} */ (byId("ws-oversize"));
   oversize.disabled = !config.ws_max_size;
   oversize.title = config.ws_max_size
@@ -259,22 +296,31 @@ async function loadConfig() {
 
 // ───────────────────────────── tabs ─────────────────────────────
 
-/** ARIA tabs: click or arrow keys; the hash (#compare …) selects a tab and deep-links to it. */
+/**
+ * ARIA tabs: click or arrow keys; the hash (#compare …) selects a tab and deep-links to it.
+ * Returns a function that announces the current tab (`tabshown`); boot calls it once every
+ * view listens, so a page opened at #push starts its view like a click on the tab would.
+ * @returns {() => void}
+ */
 function setupTabs() {
   const tabs = /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll('[role="tab"]')]);
   const byName = (name) => tabs.find((tab) => tab.id === `tab-${name}`);
 
-  function select(tab, focus = false) {
+  const announce = (tab) => window.dispatchEvent(new CustomEvent("tabshown", { detail: tab.id.replace("tab-", "") }));
+
+  function select(tab, focus = false, announced = true) {
     for (const other of tabs) {
       const selected = other === tab;
       other.setAttribute("aria-selected", String(selected));
       other.tabIndex = selected ? 0 : -1;
-      byId(/** @type {string} */ (other.getAttribute("aria-controls"))).hidden = !selected;
+      const view = byId(/** @type {string} */ (other.getAttribute("aria-controls")));
+      view.hidden = !selected;
+      if (selected) followHiddenLists(view);
     }
     if (focus) tab.focus();
     const name = tab.id.replace("tab-", "");
     history.replaceState(null, "", name === "echo" ? location.pathname + location.search : `#${name}`);
-    window.dispatchEvent(new CustomEvent("tabshown", { detail: name }));
+    if (announced) announce(tab);
   }
 
   tabs.forEach((tab, index) => {
@@ -287,7 +333,8 @@ function setupTabs() {
     });
   });
   const initial = byName(location.hash.slice(1));
-  if (initial) select(initial);
+  if (initial) select(initial, false, false);
+  return () => announce(tabs.find((tab) => tab.getAttribute("aria-selected") === "true") ?? tabs[0]);
 }
 
 // ───────────────────────────── echo panels ─────────────────────────────
@@ -374,6 +421,16 @@ function setupEchoPanel(key, open, metrics) {
     // HTTP needs no connection; the others would only fail or time out without one.
     if (!panel.conn || (key !== "http" && panel.status.state === "closed")) {
       logLine(ui.log, { dir: "error", text: "not connected: press Connect first" });
+      return;
+    }
+    // The SSE panel POSTs into a room, whose messages the server bounds (max_text, counted in
+    // characters): say so here instead of sending a request bound to fail with 400.
+    const length = [...text].length;
+    if (key === "sse" && config?.max_text && length > config.max_text) {
+      logLine(ui.log, {
+        dir: "error",
+        text: `not sent: ${length} characters, a room message takes at most ${config.max_text} (max_text in /api/config)`,
+      });
       return;
     }
     try {
@@ -1008,7 +1065,9 @@ function setupRooms() {
       }
       try {
         await conn.send(input.value);
-        input.value = "";
+        // reset(), not value = "": it also forgets that the field was edited, so the empty
+        // required field is not painted invalid (:user-invalid) after a successful send.
+        ui.form.reset();
       } catch (error) {
         // Failed POSTs are reported by the transport itself; anything else (a socket that
         // is not open) is said here.
@@ -1058,8 +1117,7 @@ function setupRooms() {
  * @param {{id: number, user: string, text: string, ts: number, via: string}} message
  */
 function addMessage(list, message) {
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  list.append(
+  appendFollowing(list,
     el("li", { className: "message" },
       el("div", { className: "meta" },
         el("span", { className: "via", dataset: { via: message.via }, text: `via ${message.via}` }),
@@ -1070,15 +1128,11 @@ function addMessage(list, message) {
       el("span", { className: "text", text: message.text }),
     ),
   );
-  trimList(list, LOG_LIMIT);
-  if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
 /** A notice line in a message list (joins, errors, gaps). */
 function addNotice(list, text, kind = "note") {
-  list.append(el("li", { className: `notice ${kind}`, text: `${clockTime().slice(0, 8)} ${text}` }));
-  trimList(list, LOG_LIMIT);
-  list.scrollTop = list.scrollHeight;
+  appendFollowing(list, el("li", { className: `notice ${kind}`, text: `${clockTime().slice(0, 8)} ${text}` }));
 }
 
 // ───────────────────────────── boot ─────────────────────────────
@@ -1105,7 +1159,7 @@ function setupExplainToggle() {
 }
 
 async function boot() {
-  setupTabs();
+  const announceTab = setupTabs();
   setupExplainToggle();
   await loadConfig(); // settings shape the echo panels (sse_retry, ws_max_size, rate limits)
   watchServer();
@@ -1113,6 +1167,7 @@ async function boot() {
   setupCompare();
   setupPush();
   setupRooms();
+  announceTab();
   document.documentElement.dataset.ready = "true";
 }
 

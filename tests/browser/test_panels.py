@@ -205,3 +205,37 @@ def test_no_console_errors_across_every_view(lab: LabPage) -> None:
 
     assert lab.problems.console_errors == []
     assert lab.problems.page_errors == []
+
+
+def test_logs_keep_following_while_their_tab_is_hidden(lab: LabPage) -> None:
+    """Lines that arrive while another tab is shown are in view when the tab comes back."""
+    page = lab.open()
+    expect(page.locator("#ws-state")).to_have_text("open")
+    for count in range(1, 16):  # more than the log's height: it scrolls
+        page.click("#ws-ping")
+        expect(page.locator("#ws-log li.dir-in.kind-ping")).to_have_count(count)
+    page.click("#tab-rooms")
+    for count in range(16, 24):  # the button is hidden now: click it from script
+        page.evaluate("document.getElementById('ws-ping').click()")
+        expect(page.locator("#ws-log li.dir-in.kind-ping")).to_have_count(count)
+    page.click("#tab-echo")
+    last_line_shown = page.eval_on_selector(
+        "#ws-log",
+        """(log) => {
+            const box = log.getBoundingClientRect();
+            const last = log.lastElementChild.getBoundingClientRect();
+            return last.top >= box.top && last.bottom <= box.bottom + 1;
+        }""",
+    )
+    assert last_line_shown, "the log stayed where it was when its tab was hidden"
+
+
+def test_sse_panel_refuses_text_longer_than_max_text_without_a_request(lab: LabPage) -> None:
+    """The SSE panel posts into a room, which takes at most max_text characters: the page
+    says so instead of sending a request that ends in a 400 (an error in the console)."""
+    page = lab.open()
+    expect(page.locator("#sse-state")).to_have_text("open")
+    page.eval_on_selector("#sse-input", "(input) => { input.value = 'y'.repeat(5000); }")
+    page.click("#sse-form button[type=submit]")
+    expect(page.locator("#sse-log li.dir-error")).to_contain_text("not sent: 5000 characters")
+    expect(page.locator("#sse-log li.dir-out")).to_have_count(0)

@@ -36,6 +36,12 @@ def test_all_four_subscriptions_show_ticks_and_delays(lab: LabPage) -> None:
     expect(page.locator("#push-sse [data-role=state]")).to_have_text("closed")
 
 
+def test_opening_the_page_at_push_checks_the_clock(lab: LabPage) -> None:
+    """A deep link starts the view as a click on its tab would."""
+    page = lab.open("#push")
+    expect(page.locator("#push-clock .clock-check")).to_contain_text("Clock check")
+
+
 def test_finite_streams_end_for_good(lab: LabPage) -> None:
     """SSE: the resume past the end gets 204 and the EventSource is CLOSED; WS: close 1000."""
     page = lab.open("#push")

@@ -80,3 +80,26 @@ def test_room_text_is_inserted_as_text(lab: LabPage) -> None:
         expect(page.locator(f"#{participant} .message .text", has_text=html)).to_have_count(1)
     assert page.locator("#view-rooms img, #view-rooms b").count() == 0
     assert lab.problems.page_errors == []
+
+
+def test_long_names_wrap_and_sent_fields_are_not_marked_invalid(lab: LabPage) -> None:
+    page = lab.open("?room=long-names#rooms")
+    page.fill("#room-user", "x" * 32)  # the longest name the server takes, with no space
+    page.click("#room-join-all")
+    expect(page.locator("#room-ws [data-role=state]")).to_have_text("open")
+    page.fill("#room-ws-input", "a message from a long name")
+    page.press("#room-ws-input", "Enter")
+    for participant in PARTICIPANTS:
+        message = page.locator(f"#{participant} .message", has_text="a message from a long name")
+        expect(message).to_have_count(1)
+        inside = message.evaluate(
+            """(item) => {
+                const list = item.closest("ol").getBoundingClientRect();
+                return [...item.querySelectorAll(".meta > *")]
+                    .every((part) => part.getBoundingClientRect().right <= list.right);
+            }"""
+        )
+        assert inside, f"{participant}: the message header sticks out of its list"
+    # Emptied after a successful send, the required field is not painted as an error.
+    expect(page.locator("#room-ws-input")).to_have_value("")
+    assert not page.eval_on_selector("#room-ws-input", "(input) => input.matches(':user-invalid')")
