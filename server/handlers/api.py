@@ -14,8 +14,15 @@ async def stats(request: web.Request) -> web.Response:
 
 
 async def config(request: web.Request) -> web.Response:
-    """Every setting the server runs with, so a lab can see which knobs are turned."""
-    return web.json_response(request.app[keys.SETTINGS].public)
+    """Every setting the server runs with, so a lab can see which knobs are turned.
+
+    `port` is the port actually bound, also when the server was started with `--port 0`.
+    """
+    public = request.app[keys.SETTINGS].public
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if public.get("port") == 0 and isinstance(sockname, tuple):
+        public["port"] = sockname[1]
+    return web.json_response(public)
 
 
 async def rooms(request: web.Request) -> web.Response:

@@ -31,6 +31,7 @@ async def test_config_shows_every_protocol_knob(start_server, session) -> None:
     assert config["sse_send_timeout"] == 3
     for knob in ("ws_max_size", "sse_ping_interval", "http_max_body", "max_connections"):
         assert knob in config
+    assert config["port"] == server.port  # started with --port 0: the port actually bound
 
 
 async def test_healthz(server, session) -> None:
