@@ -318,6 +318,8 @@ function setupTabs() {
       if (selected) followHiddenLists(view);
     }
     if (focus) tab.focus();
+    // On a narrow screen the tab strip scrolls sideways: keep the selected tab in view.
+    tab.scrollIntoView({ block: "nearest", inline: "nearest" });
     const name = tab.id.replace("tab-", "");
     history.replaceState(null, "", name === "echo" ? location.pathname + location.search : `#${name}`);
     if (announced) announce(tab);
