@@ -11,6 +11,7 @@ from server.core.rooms import DropReason, InMemoryHub, Subscription
 from server.errors import json_errors
 from server.guard import head_received, write_in_time
 from server.origin_check import check_origin
+from server.request_head import report_request_head
 from server.routes import setup_routes
 from server.settings import Settings
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[keys.HUB] = _make_hub(settings, app[keys.METRICS])
     app[keys.HTTP_RATE_LIMITS] = RateLimiterPool(settings.room_rate, settings.room_burst)
     setup_routes(app, settings)
+    app.on_response_prepare.append(report_request_head)
     app.on_shutdown.append(_say_goodbye)
     return app
 

@@ -67,3 +67,16 @@ async def test_declared_oversize_body_is_refused_before_it_is_sent(start_server)
     snapshot = server.app[keys.METRICS].snapshot()
     assert snapshot["refused"] == {"body_too_large": 1}
     assert snapshot["protocols"]["http"]["bytes_in"] == 0  # type: ignore[index]
+
+
+async def test_every_response_reports_the_size_of_the_request_head(server) -> None:
+    head = (
+        b"POST /http/echo?x=1 HTTP/1.1\r\nHost: lab\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 5\r\nX-Padding: " + b"p" * 100 + b"\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(head + b"hello")
+    response = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    await writer.wait_closed()
+    assert f"X-Request-Head-Bytes: {len(head)}\r\n".encode() in response
