@@ -87,7 +87,8 @@ function openReady(contender, timeoutMs) {
  * @property {number} waitedMs time spent waiting for the server's rate limit
  * @property {{payload: number, outOverhead: number, inOverhead: number, lowerBound: boolean, outLowerBound: boolean, inLowerBound: boolean} | null} bytes
  *   per message, averaged; `outLowerBound`/`inLowerBound` when some part of that direction
- *   was not visible to the page (request headers), `lowerBound` when either is
+ *   was not visible to the page (request headers, from a server that does not report their
+ *   size in `X-Request-Head-Bytes`), `lowerBound` when either is
  * @property {string} connections what the run used
  * @property {string[]} interruptions connections that broke and were replaced, and why
  * @property {string | null} error why the run stopped early, if it did

@@ -63,8 +63,9 @@ export function chunkBytes(size) {
 }
 
 /**
- * A named part of what one message costs on the wire.
- * @typedef {{what: string, bytes: number | null, source: "computed" | "measured" | "not visible"}} WirePart
+ * A named part of what one message costs on the wire. "server" = a size the server reported
+ * (the request head, `X-Request-Head-Bytes`); "not visible" = no size (`bytes` is null).
+ * @typedef {{what: string, bytes: number | null, source: "computed" | "measured" | "server" | "not visible"}} WirePart
  */
 
 /**

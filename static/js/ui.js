@@ -25,6 +25,14 @@ export const SOURCES = {
   stats: { label: "/api/stats", title: "the server's own counters (all clients together)" },
   config: { label: "/api/config", title: "the server's settings" },
   page: { label: "counted", title: "counted by this page" },
+  server: {
+    label: "reported by server",
+    title: "the server reports the size of the request head it received (X-Request-Head-Bytes)",
+  },
+  "computed-server": {
+    label: "computed + reported by server",
+    title: "some parts computed from the framing rules, the request head reported by the server (X-Request-Head-Bytes); tick “Explain every figure” to see which",
+  },
   hidden: { label: "not visible", title: "browsers do not expose this to web pages" },
 };
 
@@ -95,15 +103,26 @@ export function describeCost(cost) {
     ? `${formatBytes(cost.payload)} payload + headers (not visible)`
     : `${formatBytes(cost.payload)} payload + ${hidden ? "≥ " : ""}${formatBytes(overhead)} overhead`;
   const detail = cost.parts
-    .map((part) => `${part.what}: ${part.bytes === null ? "not visible to the page" : `${part.bytes} B (${part.source})`}`)
+    .map((part) => `${part.what}: ${part.bytes === null ? "not visible to the page" : `${part.bytes} B (${SOURCES[part.source]?.label ?? part.source})`}`)
     .join(" · ");
-  const measured = cost.parts.some((part) => part.source === "measured");
-  const computed = cost.parts.some((part) => part.source === "computed");
-  let source = /** @type {keyof typeof SOURCES} */ ("hidden");
-  if (measured && computed) source = "mixed";
-  else if (measured) source = "measured";
-  else if (computed) source = "computed";
-  return { value, detail, source };
+  return { value, detail, source: costSource(cost) };
+}
+
+/**
+ * The source label of a whole cost, from the sources of its parts that have a size.
+ * @param {import("./framing.js").WireCost} cost
+ * @returns {keyof typeof SOURCES}
+ */
+function costSource(cost) {
+  const sources = new Set(cost.parts.filter((part) => part.bytes !== null).map((part) => part.source));
+  if (sources.size === 0) return "hidden";
+  if (sources.size === 1) return /** @type {keyof typeof SOURCES} */ ([...sources][0]);
+  if (sources.has("server")) {
+    // Only the request head comes from the server; today it is only ever paired with
+    // computed parts (the SSE POST's JSON envelope).
+    return sources.size === 2 && sources.has("computed") ? "computed-server" : "mixed";
+  }
+  return "mixed";
 }
 
 // ───────────────────────────── logs ─────────────────────────────

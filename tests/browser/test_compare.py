@@ -65,9 +65,10 @@ def test_compare_run_completes_draws_and_downloads(lab: LabPage) -> None:
         expect(cells.nth(2)).to_have_text(re.compile(r"^\d+ msg/s$"))
     # WebSocket overhead is exact: 32-byte payloads, 6-byte masked header out, 2 bytes in.
     expect(rows.nth(0).locator("td").nth(3)).to_have_text("6 B / 2 B")
-    # Only the direction with request headers is a lower bound; responses are fully known.
-    expect(rows.nth(1).locator("td").nth(3)).to_have_text(re.compile(r"^≥ \d+ B / \d+ B$"))
-    expect(rows.nth(2).locator("td").nth(3)).to_have_text(re.compile(r"^hidden / \d+ B$"))
+    # Request heads are reported by the server (X-Request-Head-Bytes), responses computed and
+    # measured: both directions are exact, no "≥" or "hidden".
+    expect(rows.nth(1).locator("td").nth(3)).to_have_text(re.compile(r"^\d+ B / \d+ B$"))
+    expect(rows.nth(2).locator("td").nth(3)).to_have_text(re.compile(r"^\d+ B / \d+ B$"))
 
     drawn = canvas.evaluate(COUNT_COLOURED_PIXELS)
     assert all(count > 100 for count in drawn.values()), drawn

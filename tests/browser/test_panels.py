@@ -11,6 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Route
+
     from tests.browser.conftest import LabPage, ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -59,6 +61,49 @@ def test_http_response_head_size_matches_the_bytes_on_the_wire(
 
     head = _raw_response_head(live_server.url, text.encode(), "text/plain;charset=utf-8")
     expect(received).to_have_text(f"{len(text)} B payload + {len(head)} B overhead")
+
+
+def test_http_request_head_size_is_the_one_the_server_reports(lab: LabPage) -> None:
+    """The page cannot see its request head; the server's X-Request-Head-Bytes fills it in."""
+    page = lab.open()
+    text = "count my request head"
+    expect(page.locator("#http-state")).to_have_text("ready")
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/http/echo") as echo:
+        page.fill("#http-input", text)
+        page.press("#http-input", "Enter")
+    reported = echo.value.header_value("X-Request-Head-Bytes")
+    assert reported is not None
+    assert reported.isdigit(), reported
+    expect(page.locator("#http-log li.dir-in", has_text=text)).to_have_count(1)
+
+    sent = page.locator("#http-metrics .metric", has_text="Last sent")
+    expect(sent.locator(".value")).to_have_text(f"{len(text)} B payload + {reported} B overhead")
+    expect(sent.locator(".src")).to_have_text("reported by server")
+
+
+def test_http_request_head_is_not_visible_without_the_servers_report(lab: LabPage) -> None:
+    """An older server sends no X-Request-Head-Bytes: the request head stays "not visible"."""
+    page = lab.open()
+
+    def strip_report(route: Route) -> None:
+        response = route.fetch()
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower() != "x-request-head-bytes"
+        }
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/http/echo?*", strip_report)
+    text = "no report"
+    expect(page.locator("#http-state")).to_have_text("ready")
+    page.fill("#http-input", text)
+    page.press("#http-input", "Enter")
+    expect(page.locator("#http-log li.dir-in", has_text=text)).to_have_count(1)
+
+    sent = page.locator("#http-metrics .metric", has_text="Last sent")
+    expect(sent.locator(".value")).to_have_text(f"{len(text)} B payload + headers (not visible)")
+    expect(sent.locator(".src")).to_have_text("not visible")
 
 
 def _raw_response_head(base_url: str, body: bytes, content_type: str) -> bytes:

@@ -5,8 +5,10 @@
  * HTTP keeps no connection the page can see: every request stands alone and fails alone,
  * so the status here describes the last request ("ready", "busy", "failed"), not a link.
  * Body sizes come from Resource Timing (measured by the browser); response heads are computed
- * from the status line and headers that `fetch()` exposes; request headers are invisible to
- * pages and are reported as such, never estimated.
+ * from the status line and headers that `fetch()` exposes. Request heads are invisible to
+ * pages; their size comes from the server, which reports the head it received in every
+ * response (`X-Request-Head-Bytes`). Without that header they are reported as not visible,
+ * never estimated.
  */
 
 import { Backoff } from "../backoff.js";
@@ -45,7 +47,7 @@ function uniqueUrl(path, params = {}) {
  * browser's TypeError when the request fails without a response (server down).
  * @param {string} url
  * @param {RequestInit} [init]
- * @returns {Promise<{status: number, text: string, startedAt: number, finishedAt: number, headerBytes: number | null, bodyBytes: number, bodySource: "measured" | "computed", newConnection: boolean, retryAfterS: number | null}>}
+ * @returns {Promise<{status: number, text: string, startedAt: number, finishedAt: number, headerBytes: number | null, requestHeadBytes: number | null, bodyBytes: number, bodySource: "measured" | "computed", newConnection: boolean, retryAfterS: number | null}>}
  */
 export async function request(url, init = {}) {
   const timing = nextEntry(url);
@@ -71,6 +73,9 @@ export async function request(url, init = {}) {
       !entry || entry.nextHopProtocol === "http/1.1"
         ? http1HeadBytes(response.status, response.statusText, response.headers)
         : null,
+    // The request line + headers + blank line, as the server received them (null from a
+    // server that does not report it).
+    requestHeadBytes: reportedRequestHead(response.headers),
     // encodedBodySize is what crossed the wire; without an entry, the body we read.
     bodyBytes: entry ? entry.encodedBodySize : utf8Length(text),
     bodySource: entry ? "measured" : "computed",
@@ -79,6 +84,17 @@ export async function request(url, init = {}) {
   };
   if (!response.ok && response.status !== 429) throw new HttpError(response.status, errorText(text));
   return result;
+}
+
+/**
+ * `X-Request-Head-Bytes` as a number, or null when the server did not send it (or sent
+ * something that is not a byte count).
+ * @param {Headers} headers
+ * @returns {number | null}
+ */
+function reportedRequestHead(headers) {
+  const value = headers.get("X-Request-Head-Bytes");
+  return value !== null && /^\d+$/.test(value) ? Number(value) : null;
 }
 
 /** @param {string} body */
@@ -111,11 +127,26 @@ function responseCost(result, payload, extra = []) {
   };
 }
 
-const REQUEST_HEADERS = /** @type {const} */ ({
-  what: "request line + headers",
-  bytes: null,
-  source: "not visible",
-});
+/**
+ * The request head as a wire part: "not visible" until a response reports its size.
+ * @returns {import("../framing.js").WirePart}
+ */
+export function requestHeadPart() {
+  return { what: "request line + headers", bytes: null, source: "not visible" };
+}
+
+/**
+ * Fill a request-head part from a response's `X-Request-Head-Bytes`, in place (the cost may
+ * already be logged; the figures and the compare run read it afterwards). Left "not visible"
+ * when the server did not report it.
+ * @param {import("../framing.js").WirePart} part
+ * @param {{requestHeadBytes: number | null}} result
+ */
+export function fillRequestHead(part, result) {
+  if (result.requestHeadBytes === null) return;
+  part.bytes = result.requestHeadBytes;
+  part.source = "server";
+}
 
 /**
  * Room POSTs are rate limited per client address (server settings `room_rate`/`room_burst`).
@@ -278,7 +309,8 @@ export function openEcho({ onMessage, onStatus }) {
 
   return {
     async send(text, kind = "message") {
-      const out = { payload: utf8Length(text), parts: [REQUEST_HEADERS] };
+      const head = requestHeadPart();
+      const out = { payload: utf8Length(text), parts: [head] };
       onMessage({ dir: "out", kind, text, cost: out, note: "POST /http/echo" });
       log.started();
       let result;
@@ -295,6 +327,7 @@ export function openEcho({ onMessage, onStatus }) {
         throw error;
       }
       log.succeeded(result);
+      fillRequestHead(head, result);
       const rttMs = result.finishedAt - result.startedAt;
       const cost = responseCost(result, result.bodyBytes);
       onMessage({ dir: "in", kind, text: result.text, cost, rttMs, status: result.status });

@@ -10,7 +10,7 @@
  */
 
 import { chunkBytes, sseEventBytes, utf8Length } from "../framing.js";
-import { describeError, postRoom } from "./http.js";
+import { describeError, fillRequestHead, postRoom, requestHeadPart } from "./http.js";
 import { httpUrl, roomPath } from "../urls.js";
 
 export const READY_STATES = Object.freeze(["0 CONNECTING", "1 OPEN", "2 CLOSED"]);
@@ -220,11 +220,12 @@ export function openEcho({ room, user, retryMs, onMessage, onStatus, timeoutMs =
   return {
     async send(text, kind = "message") {
       const body = JSON.stringify({ user, text });
+      const head = requestHeadPart();
       const out = {
         payload: utf8Length(text),
         parts: [
           { what: "JSON envelope {user, text}", bytes: utf8Length(body) - utf8Length(text), source: "computed" },
-          { what: "request line + headers", bytes: null, source: "not visible" },
+          head,
         ],
       };
       onMessage({ dir: "out", kind, text, cost: out, note: "POST ?via=sse (an event stream cannot carry data to the server)" });
@@ -240,6 +241,7 @@ export function openEcho({ room, user, retryMs, onMessage, onStatus, timeoutMs =
         onMessage({ dir: "error", kind, text: describeError(error) });
         throw error;
       }
+      fillRequestHead(head, posted);
       const got = await arrival(posted.message.id);
       const cost = eventCost(got.event, text);
       cost.parts.push(

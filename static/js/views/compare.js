@@ -93,7 +93,8 @@ export function setupCompare() {
   }
 
   /**
-   * "6 B", "≥ 28 B", or "hidden" when all that is known is that headers exist.
+   * "6 B"; "≥ 28 B", or "hidden" when all that is known is that headers exist (request
+   * headers from a server that does not report their size).
    * @param {number} bytes
    * @param {boolean} lowerBound some part of this direction is not visible to the page
    */
