@@ -42,6 +42,7 @@ _HEADERS = {
     "max_ms": "max ms",
     "mean_ms": "mean ms",
     "msgs_per_s": "msg/s",
+    "p50_vs_ws": "p50 ÷ ws",
     "up_bytes_per_msg": "up B/msg",
     "down_bytes_per_msg": "down B/msg",
     "handshake_bytes": "handshake B",

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 
 from client.stats import summarize
 
-__all__ = ["KEYS", "LATENCY_KEYS", "BenchResult"]
+__all__ = ["BASELINE", "KEYS", "LATENCY_KEYS", "BenchResult", "add_baseline_ratios"]
 
 LATENCY_KEYS = ("min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms")
+# The protocol every other one is compared with, measured in the same run.
+BASELINE = "ws"
 KEYS = (
     "scenario",
     "protocol",
@@ -20,6 +22,7 @@ KEYS = (
     "n",
     "size",
     *LATENCY_KEYS,
+    "p50_vs_ws",
     "msgs_per_s",
     "up_bytes_per_msg",
     "down_bytes_per_msg",
@@ -77,3 +80,21 @@ class BenchResult:
             if value is not None:
                 row[key] = round(value, 3) if isinstance(value, float) else value
         return {key: row[key] for key in KEYS if key in row}
+
+
+def add_baseline_ratios(results: list[BenchResult]) -> None:
+    """Give every row with latencies `p50_vs_ws`: its median over the median of the `ws`
+    row with the same client count in the same run (1.0 for `ws` itself).
+
+    Medians from one run on one machine share its noise; their ratio is what carries over to
+    another machine, the absolute milliseconds much less.
+    """
+    baselines = {
+        row.clients: summarize(row.samples_ms).p50_ms
+        for row in results
+        if row.protocol == BASELINE and row.samples_ms
+    }
+    for row in results:
+        baseline = baselines.get(row.clients)
+        if row.samples_ms and baseline:
+            row.metrics["p50_vs_ws"] = summarize(row.samples_ms).p50_ms / baseline

@@ -13,7 +13,7 @@ import aiohttp
 from client import report
 from client.bench.context import BenchContext
 from client.bench.meta import collect_meta
-from client.bench.results import BenchResult
+from client.bench.results import BenchResult, add_baseline_ratios
 from client.errors import ClientError
 from client.output import Output
 from client.progress import BenchProgress
@@ -52,6 +52,7 @@ def _finish(
     files: bool,
 ) -> None:
     meta["warnings"] = warnings
+    add_baseline_ratios(results)
     _report(args, out, results, meta, files=files)
     for warning in warnings:
         out.warn(warning)

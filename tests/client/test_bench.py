@@ -78,6 +78,16 @@ async def test_bench_json_csv_and_plot(
         assert BASE_KEYS | metrics <= row.keys(), row
         assert list(row) == [key for key in KEYS if key in row]  # the documented order
         assert row["n"] > 0
+        if "p50_ms" in row:  # compared with ws, measured in the same run
+            assert row["p50_vs_ws"] == pytest.approx(
+                row["p50_ms"]
+                / next(
+                    r["p50_ms"]
+                    for r in rows
+                    if r["protocol"] == "ws" and r.get("clients") == row.get("clients")
+                ),
+                rel=0.05,  # both medians are rounded to 3 decimals in the JSON
+            )
 
     text = csv_path.read_text(encoding="utf-8")
     assert text.startswith("# meta: {")
