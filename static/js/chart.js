@@ -299,18 +299,7 @@ export function drawTimeline(canvas, series, { now, windowMs }, theme) {
   const yTicks = niceLogTicks(Math.max(0.5, Math.min(...values, 1)), Math.max(...values, 100));
   const y = logScale(yTicks[0], yTicks[yTicks.length - 1], plot.bottom, plot.top);
   const x = linearScale(now - windowMs, now, plot.left, plot.right);
-  ctx.strokeStyle = theme.grid;
-  ctx.fillStyle = theme.muted;
-  ctx.textAlign = "right";
-  ctx.textBaseline = "middle";
-  for (const tick of yTicks) {
-    const py = Math.round(y(tick)) + 0.5;
-    ctx.beginPath();
-    ctx.moveTo(plot.left, py);
-    ctx.lineTo(plot.right, py);
-    ctx.stroke();
-    ctx.fillText(formatMs(tick), plot.left - 6, py);
-  }
+  drawYAxis(ctx, plot, yTicks, y, theme, formatMs);
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   for (let s = 0; s <= windowMs / 1000; s += 10) {
