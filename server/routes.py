@@ -28,5 +28,7 @@ def setup_routes(app: web.Application, settings: Settings) -> None:
             # Not `add_static`: its missing files are bare 404s without the JSON body, and
             # its directories 403s. `static_file` refuses paths that leave the folder.
             web.get("/static/{path:.+}", api.static_file),
+            web.get("/docs/{path:.+}", api.doc_file),
+            web.get("/favicon.ico", api.favicon),
         ]
     )

@@ -25,6 +25,7 @@ ENV_PREFIX = "PROTOCOL_LAB_"
 MIB = 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+DEFAULT_DOCS_DIR = DEFAULT_STATIC_DIR.parent / "docs"
 # Generated TLS files live in the user's cache, never in the repository (where they could be
 # committed, and where `git clean` would throw away a CA the user has learned to trust).
 DEFAULT_CERT_DIR = (
@@ -49,6 +50,9 @@ class Settings:
     port: int = _option(8080, "TCP port; 0 picks a free port and prints it", minimum=0)
     log_level: str = _option("info", "logging level", choices=LOG_LEVELS)
     static_dir: Path = _option(DEFAULT_STATIC_DIR, "folder served at / and /static/")
+    docs_dir: Path = _option(
+        DEFAULT_DOCS_DIR, "folder served read-only at /docs/, so the page can link the guide"
+    )
     tls: bool = _option(
         False,
         "serve https:// and wss:// (TLS). Without --cert/--key, a certificate for localhost, "
@@ -173,8 +177,9 @@ class Settings:
             raise SettingsError(
                 f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
             )
-        if not self.static_dir.is_dir():
-            raise SettingsError(f"--static-dir {self.static_dir} is not a folder")
+        for option, folder in (("--static-dir", self.static_dir), ("--docs-dir", self.docs_dir)):
+            if not folder.is_dir():
+                raise SettingsError(f"{option} {folder} is not a folder")
         self._check_tls()
         try:
             OriginPolicy.from_setting(self.allowed_origins)
@@ -201,7 +206,7 @@ class Settings:
 
 
 # Paths on the server's disk are nobody's business; `tls` says whether TLS is on.
-_PRIVATE = frozenset({"static_dir", "cert", "key", "cert_dir"})
+_PRIVATE = frozenset({"static_dir", "docs_dir", "cert", "key", "cert_dir"})
 
 
 def _check_minimum(spec: dataclasses.Field[Any], value: object) -> None:

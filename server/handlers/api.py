@@ -1,4 +1,7 @@
-"""Introspection: `/api/stats`, `/api/config`, `/healthz`, and the page at `/` and `/static/`."""
+"""Introspection: `/api/stats`, `/api/config`, `/healthz`; the page at `/` and `/static/`,
+and the docs at `/docs/`."""
+
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -58,11 +61,31 @@ async def index(request: web.Request) -> web.FileResponse:
     return PageFile(request.app[keys.SETTINGS].static_dir / "index.html")
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """The page's icon, also where browsers look for it unasked (e.g. on the text of a doc)."""
+    icon = request.app[keys.SETTINGS].static_dir / "favicon.svg"
+    return PageFile(file_under(icon.parent, icon.name), headers={"Content-Type": "image/svg+xml"})
+
+
 async def static_file(request: web.Request) -> web.FileResponse:
-    """A file under `--static-dir`; a JSON 404 for a folder, a missing file, or a path that
-    leaves the folder (`..`, an absolute path, a symlink pointing out)."""
-    root = request.app[keys.SETTINGS].static_dir.resolve()
-    wanted = request.match_info["path"]
+    """A file under `--static-dir` (see `file_under`)."""
+    return PageFile(file_under(request.app[keys.SETTINGS].static_dir, request.match_info["path"]))
+
+
+async def doc_file(request: web.Request) -> web.FileResponse:
+    """A file under `--docs-dir`: the guide, the API reference and the labs, read-only.
+
+    Markdown goes out as plain text, which every browser shows instead of downloading.
+    """
+    path = file_under(request.app[keys.SETTINGS].docs_dir, request.match_info["path"])
+    headers = {"Content-Type": "text/plain; charset=utf-8"} if path.suffix == ".md" else None
+    return PageFile(path, headers=headers)
+
+
+def file_under(folder: Path, wanted: str) -> Path:
+    """The file `wanted` inside `folder`; a JSON 404 for a folder, a missing file, or a path
+    that leaves the folder (`..`, an absolute path, a symlink pointing out)."""
+    root = folder.resolve()
     try:
         path = (root / wanted).resolve()
         found = path.is_relative_to(root) and path.is_file()
@@ -70,4 +93,4 @@ async def static_file(request: web.Request) -> web.FileResponse:
         found = False
     if not found:
         raise web.HTTPNotFound()
-    return PageFile(path)
+    return path

@@ -284,3 +284,11 @@ def test_sse_panel_refuses_text_longer_than_max_text_without_a_request(lab: LabP
     page.click("#sse-form button[type=submit]")
     expect(page.locator("#sse-log li.dir-error")).to_contain_text("not sent: 5000 characters")
     expect(page.locator("#sse-log li.dir-out")).to_have_count(0)
+
+
+def test_what_am_i_looking_at_links_open_the_docs(lab: LabPage) -> None:
+    page = lab.open()
+    assert page.locator("#view-echo .doc-ref a").first.get_attribute("href") == "/docs/page.md"
+    page.locator(".site-footer a", has_text="docs/page.md").click()
+    expect(page).to_have_url(f"{lab.base_url}/docs/page.md")
+    expect(page.locator("body")).to_contain_text("# The comparison page")

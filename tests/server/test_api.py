@@ -111,3 +111,38 @@ async def test_head_and_ranges_of_page_files_keep_the_connection(server, caplog)
         assert answers[1].startswith(b"HTTP/1.1 200"), first
         assert answers[1].endswith(b"ok"), first
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_docs_are_served_read_only_as_text(server, session) -> None:
+    async with session.get(server.make_url("/docs/api.md")) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert (await response.text()).startswith("# API reference")
+    async with session.get(server.make_url("/docs/img/page.png")) as response:
+        assert response.headers["Content-Type"] == "image/png"
+    async with session.post(server.make_url("/docs/api.md")) as response:
+        assert response.status == 405
+
+
+async def test_no_path_traversal_out_of_docs(server) -> None:
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    for path in (
+        "/docs/../server/app.py",
+        "/docs/%2e%2e/server/app.py",
+        "/docs/labs",
+        "/docs/nope.md",
+    ):
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 404"), (path, head)
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        assert b"error" in await reader.readexactly(length)
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_favicon_is_served_where_browsers_look_for_it(server, session) -> None:
+    async with session.get(server.make_url("/favicon.ico")) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/svg+xml"
+        assert (await response.read()).lstrip().startswith(b"<svg")
