@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from client.__main__ import amain
 from server import Settings
-from tests.client.processes import Lines, start_client
+from tests.processes import Lines, start_client
 
 # Quick SSE reconnection (the default retry is 2 s) and no room rate limit, so tests are
 # fast; options the server does not have (yet) are left out.

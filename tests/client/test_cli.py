@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from client.__main__ import main
-from tests.client.processes import finish, free_port
+from tests.processes import finish, free_port
 
 BAD_OPTIONS = [
     pytest.param([], id="no-command"),

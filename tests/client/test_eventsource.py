@@ -18,7 +18,7 @@ from client.errors import ConnectionLost, ProtocolFailure
 from client.eventsource import EventSource
 from client.reconnect import Reconnector
 from client.sse_parser import ServerSentEvent
-from tests.client.processes import free_port
+from tests.processes import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse] | web.StreamResponse]
 

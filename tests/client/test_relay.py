@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from client.relay import ByteCounts, CountingRelay
-from tests.client.processes import free_port
+from tests.processes import free_port
 
 
 @pytest.fixture

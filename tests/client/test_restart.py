@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.client.conftest import ClientSpawner
-from tests.client.processes import ServerProcess, finish, free_port
+from tests.processes import ServerProcess, finish, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.client.conftest import ClientSpawner, CliRunner
-from tests.client.processes import finish
+from tests.processes import finish
 
 pytestmark = pytest.mark.usefixtures("rooms")
 VIAS = ["ws", "sse", "http"]

@@ -8,11 +8,9 @@ clients attached is at the end of this file.
 import asyncio
 import contextlib
 import json
-import re
 import signal
 import socket
 import struct
-import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -23,6 +21,7 @@ from aiohttp import WSMsgType
 from client.sse_parser import EventStreamParser
 from server import keys
 from server.core.protocols import WireProtocol
+from tests.processes import ServerProcess
 from tests.streams import read_events
 from tests.waiting import eventually
 from tests.wire import OP_BINARY, OP_CLOSE, OP_PING, OP_TEXT, RawWebSocket
@@ -324,17 +323,10 @@ async def test_refused_upgrades_that_never_answer_are_let_go(start_server, sessi
 
 
 async def start_process(port: int = 0) -> tuple[asyncio.subprocess.Process, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "server", "--port", str(port), "--log-level", "warning"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 20)
-    match = re.search(rb"http://127\.0\.0\.1:\d+", line)
-    assert match, line
-    return process, match.group(0).decode()
+    server = ServerProcess(port)
+    await server.start()
+    assert server.process is not None
+    return server.process, server.url
 
 
 @pytest.fixture

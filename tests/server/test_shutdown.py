@@ -1,7 +1,6 @@
 """`python -m server` as a user runs it: it prints its URL and stops promptly on Ctrl-C."""
 
 import asyncio
-import re
 import signal
 import sys
 import time
@@ -11,29 +10,17 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 
+from tests.processes import ServerProcess
+
 
 @pytest.fixture
 async def running_server() -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """`python -m server --port 0` in a subprocess, and the URL it printed."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        "--port",
-        "0",
-        "--log-level",
-        "warning",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 20)
-    match = re.search(rb"http://127\.0\.0\.1:(\d+)", line)
-    assert match, line
-    yield process, match.group(0).decode()
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
+    """`python -m server --port 0` in a subprocess, and the URL its banner named."""
+    server = ServerProcess()
+    await server.start()
+    assert server.process is not None
+    yield server.process, server.url
+    await server.stop(signal.SIGKILL)
 
 
 async def test_ctrl_c_with_open_connections_of_every_kind(running_server) -> None:

@@ -1,5 +1,5 @@
 """Server and client subprocesses, for what only separate processes can show: a server
-killed and restarted on the same port, Ctrl-C, and typing on stdin."""
+stopped with a signal or killed and restarted on the same port, Ctrl-C, and typing on stdin."""
 
 from __future__ import annotations
 
@@ -66,9 +66,10 @@ def _json_matches(text: str, matches: Callable[[dict[str, Any]], bool]) -> bool:
 
 
 class ServerProcess:
-    """`python -m server` on a fixed port, so it can be killed and started again there."""
+    """`python -m server` in a subprocess. With a fixed port it can be killed and started
+    again there; with port 0 it picks a free one, which `port` holds once started."""
 
-    def __init__(self, port: int, *options: str) -> None:
+    def __init__(self, port: int = 0, *options: str) -> None:
         self.port = port
         self.options = options
         self.process: asyncio.subprocess.Process | None = None
@@ -79,7 +80,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        """Start it and wait for its banner."""
+        """Start it and wait for its banner (which names the port it bound)."""
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -96,7 +97,9 @@ class ServerProcess:
         try:
             async with asyncio.timeout(LINE_LIMIT_S):
                 banner = await self.process.stdout.readline()
-            assert re.search(rb"serving on https?://", banner), banner
+            bound = re.search(rb"serving on https?://[^\s]+:(\d+)", banner)
+            assert bound, banner
+            self.port = int(bound.group(1))
         except BaseException:
             await self.stop(signal.SIGKILL)  # never leave a server behind a failed start
             raise
