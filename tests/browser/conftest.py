@@ -24,20 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# One list of launch flags for the tests and the documented screenshot command.
+from scripts.screenshot import CHROMIUM_ARGS
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("PROTOCOL_LAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ANNOUNCE = re.compile(r"serving on (http://\S+)")
 
 # Faster than the defaults so reconnection tests stay short; limits small enough to provoke
