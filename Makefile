@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: run test lint format browser screenshot clean
+.PHONY: run test lint format system-deps browser screenshot clean
 
 run: $(VENV)/.installed-run
 	$(BIN)/python -m server $(ARGS)
 
-test: lint browser
+test: lint system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -42,16 +42,13 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
-# The browser tests drive Debian's Chromium; Playwright's own browser download is not used.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "installing Debian's chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
-		else \
-			echo "chromium is missing: run 'sudo apt-get install chromium' (browser tests will be skipped)"; \
-		fi; }
+# The real components the tests start (Chromium, redis-server, nginx, haproxy, wrk), from
+# Debian; installed when missing (as root), otherwise the script says what to install.
+# Playwright's own browser download is not used.
+system-deps:
+	@bash scripts/system-deps.sh
+
+browser: system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .autobahn build *.egg-info
