@@ -642,4 +642,7 @@ def build_parser(prog: str | None = None) -> CliParser:
     _add_http(commands, common)
     _add_room(commands, common, reconnecting)
     _add_bench(commands, common)
+    from client.commands import netem
+
+    netem.add_parser(commands, common)
     return parser
