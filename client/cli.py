@@ -491,6 +491,9 @@ def _bench_common(name: str) -> CliParser:
         metavar="LIST",
         help=f"which to run, from {','.join(protocols)} (default: all)",
     )
+    from client.bench.netem import add_netem_option
+
+    add_netem_option(parent)
     parent.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows as CSV")
     parent.add_argument(
         "--plot",

@@ -31,6 +31,7 @@ __all__ = [
 
 _HEADERS = {
     "scenario": "scenario",
+    "conditions": "conditions",
     "protocol": "protocol",
     "clients": "clients",
     "n": "n",
@@ -43,6 +44,8 @@ _HEADERS = {
     "mean_ms": "mean ms",
     "msgs_per_s": "msg/s",
     "p50_vs_ws": "p50 ÷ ws",
+    "predicted_ms": "predicted ms",
+    "excess_ms": "p50 - pred. ms",
     "up_bytes_per_msg": "up B/msg",
     "down_bytes_per_msg": "down B/msg",
     "handshake_bytes": "handshake B",
@@ -55,7 +58,7 @@ _HEADERS = {
     "errors": "errors",
     "client_cpu_pct": "client CPU %",
 }
-_NOT_IN_TABLE = {"scenario", "mean_ms"}
+_NOT_IN_TABLE = {"scenario", "conditions", "mean_ms"}  # conditions: in the title
 _INSTALL_PLOT = "pip install 'protocol-lab[plot]' (or: pip install matplotlib)"
 
 

@@ -17,12 +17,15 @@ LATENCY_KEYS = ("min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms")
 BASELINE = "ws"
 KEYS = (
     "scenario",
+    "conditions",
     "protocol",
     "clients",
     "n",
     "size",
     *LATENCY_KEYS,
     "p50_vs_ws",
+    "predicted_ms",
+    "excess_ms",
     "msgs_per_s",
     "up_bytes_per_msg",
     "down_bytes_per_msg",
@@ -56,6 +59,7 @@ class BenchResult:
     clients: int | None = None
     samples_ms: list[float] = field(default_factory=list)
     metrics: dict[str, Metric] = field(default_factory=dict)
+    conditions: str | None = None  # the network it ran over (`bench --netem`), as a spec
 
     @property
     def label(self) -> str:
@@ -72,6 +76,8 @@ class BenchResult:
         }
         if self.clients is not None:
             row["clients"] = self.clients
+        if self.conditions is not None:
+            row["conditions"] = self.conditions
         if self.samples_ms:
             summary = summarize(self.samples_ms)
             for key in LATENCY_KEYS:

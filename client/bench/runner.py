@@ -13,6 +13,7 @@ import aiohttp
 from client import report
 from client.bench.context import BenchContext
 from client.bench.meta import collect_meta
+from client.bench.netem import annotate, through_netem
 from client.bench.results import BenchResult, add_baseline_ratios
 from client.errors import ClientError
 from client.output import Output
@@ -28,10 +29,14 @@ async def run(args: argparse.Namespace, session: aiohttp.ClientSession, out: Out
     scenario = importlib.import_module(f"client.bench.{args.scenario}")
     # A progress bar only for a person watching; rich would print a blank line to a pipe.
     progress = BenchProgress(enabled=sys.stderr.isatty())
+    conditions = getattr(args, "netem", None)
+    if conditions is not None:
+        meta["netem"] = conditions.to_json()
     ctx = BenchContext(session=session, base=args.url, args=args, progress=progress)
     try:
-        with progress:
-            results: list[BenchResult] = await scenario.run(ctx)
+        async with through_netem(args.url, conditions) as ctx.base:
+            with progress:
+                results: list[BenchResult] = await scenario.run(ctx)
     except asyncio.CancelledError:  # Ctrl-C: show what was measured, then stop
         ctx.warn(f"interrupted: {len(ctx.results)} row(s) were measured before Ctrl-C")
         _finish(args, out, ctx.results, meta, ctx.warnings, files=False)
@@ -51,8 +56,9 @@ def _finish(
     *,
     files: bool,
 ) -> None:
-    meta["warnings"] = warnings
     add_baseline_ratios(results)
+    warnings.extend(annotate(results, args))
+    meta["warnings"] = warnings
     _report(args, out, results, meta, files=files)
     for warning in warnings:
         out.warn(warning)
@@ -83,6 +89,8 @@ def _report(
 
 def _describe(args: argparse.Namespace) -> str:
     parts = [f"n={args.count}", f"size={args.size} B"]
+    if getattr(args, "netem", None) is not None:
+        parts.insert(0, f"through netem {args.netem.spec()}")
     if getattr(args, "rate", None):
         parts.append(f"rate={args.rate:g}/s")
     if args.scenario in ("push", "fanout"):
