@@ -618,6 +618,9 @@ def _add_bench(commands: argparse._SubParsersAction[CliParser], common: CliParse
         metavar="MS",
         help="how long the relay refuses connections after a cut (default: 300)",
     )
+    from client.bench import sweep
+
+    sweep.add_parser(scenarios, common)
     reconnect.add_argument(
         "--no-resume",
         action="store_true",

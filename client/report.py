@@ -63,7 +63,10 @@ _INSTALL_PLOT = "pip install 'protocol-lab[plot]' (or: pip install matplotlib)"
 
 
 def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
-    return [key for key in KEYS if key not in _NOT_IN_TABLE and any(key in r for r in rows)]
+    # Scenario and conditions go in the title, unless they differ from row to row (sweep).
+    varying = {key for key in ("scenario", "conditions") if len({r.get(key) for r in rows}) > 1}
+    shown = [key for key in KEYS if key not in _NOT_IN_TABLE or key in varying]
+    return [key for key in shown if any(key in r for r in rows)]
 
 
 def _cell(value: object) -> str:

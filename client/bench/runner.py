@@ -56,7 +56,8 @@ def _finish(
     *,
     files: bool,
 ) -> None:
-    add_baseline_ratios(results)
+    if args.scenario != "sweep":  # a sweep's rows ran under different conditions
+        add_baseline_ratios(results)
     warnings.extend(annotate(results, args))
     meta["warnings"] = warnings
     _report(args, out, results, meta, files=files)
