@@ -1,6 +1,7 @@
 """`python -m server`: parse the options, serve, and stop cleanly on Ctrl-C."""
 
 import asyncio
+import errno
 import logging
 import sys
 from collections.abc import Sequence
@@ -43,8 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(settings, announce))
     except OSError as exc:  # the port is taken, a certificate is unreadable: one line
         print(f"python -m server: error: {exc}", file=sys.stderr)
+        if exc.errno == errno.EADDRINUSE:
+            print(busy_port_hint(settings.port), file=sys.stderr)
         return 1
     return 0
+
+
+def busy_port_hint(port: int) -> str:
+    """What to do when another process (often an earlier server) holds the port."""
+    return (
+        f"Port {port} is taken, perhaps by a server you started earlier: stop it (Ctrl-C in "
+        f'its terminal), or choose another port, e.g. --port {port + 1} (make run ARGS="--port '
+        f'{port + 1}"), or --port 0 for any free one.'
+    )
 
 
 if __name__ == "__main__":

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from server.core.origins import OriginPolicy
 
@@ -260,9 +262,26 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+class _ShortErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors fit in two lines instead of the whole usage: a
+    mistyped option gets the nearest real one and a pointer to --help."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the error, a suggestion for an unknown option, and exit with status 2."""
+        unknown = re.findall(r"(--?[\w-]+)", message) if "unrecognized" in message else []
+        known = [flag for action in self._actions for flag in action.option_strings]
+        for word in unknown:
+            nearest = difflib.get_close_matches(word.split("=")[0], known, n=1)
+            if nearest:
+                message += f" (did you mean {nearest[0]}?)"
+                break
+        hint = f"See `{self.prog} --help` for every option."
+        self.exit(2, f"{self.prog}: error: {message}\n{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m server` command line, one option per `Settings` field."""
-    parser = argparse.ArgumentParser(
+    parser = _ShortErrorParser(
         prog="python -m server",
         description=(
             "Protocol Lab: a WebSocket echo, a Server-Sent Events stream and an HTTP "

@@ -1,5 +1,6 @@
 """Settings: defaults, environment, command line, and one-line errors for bad values."""
 
+import socket
 import subprocess
 import sys
 from dataclasses import fields
@@ -71,6 +72,28 @@ def test_cli_refuses_bad_options_with_one_line_and_status_2(args: list[str]) -> 
     assert "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(error_lines) == 1
+    assert len(result.stderr.splitlines()) <= 2, result.stderr  # not the 30-line usage
+
+
+def test_a_mistyped_option_gets_the_nearest_real_one() -> None:
+    result = run_cli("--prot", "9000")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "python -m server: error: unrecognized arguments: --prot 9000 (did you mean --port?)",
+        "See `python -m server --help` for every option.",
+    ]
+
+
+def test_a_busy_port_says_what_to_do() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_cli("--port", str(port))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"Port {port} is taken" in result.stderr
+    assert "--port 0" in result.stderr
 
 
 def test_help_documents_every_option_and_its_variable() -> None:
