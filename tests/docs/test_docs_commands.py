@@ -6,6 +6,9 @@ them):
     <!-- runnable -->                  the ```sh block right below is run by this test
     <!-- runnable timeout=30 -->       ... with a longer limit than DEFAULT_TIMEOUT_S
     <!-- runnable server="--ws-heartbeat 2" -->   ... against its own server with these options
+                                       (which the step must show the reader, see
+                                       `hidden_server_options`)
+    <!-- runnable fresh -->            ... against a fresh server of its own, default options
     <!-- not-runnable: why -->         the ```sh block below is not run (interactive, needs a
                                        browser, kills the server); the reason is for readers
     <!-- expect: some text -->         after a runnable block: the output must contain it
@@ -37,13 +40,15 @@ from typing import IO
 
 import pytest
 
+from tests.processes import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 # Files whose every ```sh block must say whether it runs (habit 7 of shared/STYLE.md).
 OWN_DOCS = [
     REPO / "docs" / "index.md",
     REPO / "docs" / "protocols.md",
-    *sorted((REPO / "docs" / "labs").glob("0[1-6]-*.md")),
+    *sorted((REPO / "docs" / "labs").glob("[0-9][0-9]-*.md")),
     REPO / "docs" / "labs" / "README.md",
 ]
 DEFAULT_URL = "127.0.0.1:8080"
@@ -66,6 +71,7 @@ class Block:
     script: str
     timeout: float = DEFAULT_TIMEOUT_S
     server_args: tuple[str, ...] = ()
+    fresh: bool = False
     expects: tuple[str, ...] = ()
     output: str | None = None
 
@@ -100,11 +106,11 @@ def read_fence(lines: list[str], start: int) -> Fenced | None:
 
 
 def parse_attrs(text: str) -> dict[str, str]:
-    """`timeout=30 server="--a 1"` -> {"timeout": "30", "server": "--a 1"}."""
+    """`timeout=30 server="--a 1" fresh` -> {"timeout": "30", "server": "--a 1", "fresh": ""}."""
     attrs: dict[str, str] = {}
     for token in shlex.split(text):
         name, sep, value = token.partition("=")
-        if not sep or name not in ("timeout", "server"):
+        if (sep, name) != ("", "fresh") and (not sep or name not in ("timeout", "server")):
             raise AssertionError(f"unknown runnable attribute {token!r}")
         attrs[name] = value
     return attrs
@@ -132,6 +138,7 @@ def runnable_blocks(path: Path) -> list[Block]:
                 script=fenced.body,
                 timeout=float(attrs.get("timeout", DEFAULT_TIMEOUT_S)),
                 server_args=tuple(shlex.split(attrs.get("server", ""))),
+                fresh="fresh" in attrs,
                 expects=tuple(expects),
                 output=output,
             )
@@ -262,10 +269,32 @@ def _command_end(script: str, start: int) -> int:
     return index
 
 
-def prepare(script: str, address: str) -> str:
-    """The block's script, pointed at the server on `address`."""
-    script = script.replace(DEFAULT_URL, address).replace("localhost:8080", address)
-    return add_client_url(script, f"http://{address}")
+SECOND_PORT = "8443"  # lab 07's TLS server, which its blocks start themselves
+SCRATCH = "/tmp/"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a block runs: the test server, a free port for a server the block starts, and
+    a directory of this test run for the files the block writes to /tmp/ (so that test runs
+    side by side, in two clones, share neither a port nor a file)."""
+
+    address: str
+    second_port: str
+    scratch: str
+
+    def prepare(self, script: str) -> str:
+        """The block's script, pointed at this place."""
+        script = script.replace(DEFAULT_URL, self.address).replace("localhost:8080", self.address)
+        script = script.replace(f":{SECOND_PORT}", f":{self.second_port}")
+        script = re.sub(rf"--port {SECOND_PORT}\b", f"--port {self.second_port}", script)
+        script = script.replace(SCRATCH, self.scratch)
+        return add_client_url(script, f"http://{self.address}")
+
+    def as_shown(self, output: str) -> str:
+        """The block's output with this place's addresses and paths as the doc shows them."""
+        output = output.replace(self.address, DEFAULT_URL).replace(self.scratch, SCRATCH)
+        return output.replace(f":{self.second_port}", f":{SECOND_PORT}")
 
 
 def run_script(script: str, timeout: float) -> tuple[int, str]:
@@ -332,6 +361,12 @@ def shape(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """This run's stand-in for /tmp/, shared by the blocks of a page like /tmp/ would be."""
+    return f"{tmp_path_factory.mktemp('scratch')}/"
+
+
+@pytest.fixture(scope="module")
 def shared_server() -> Iterator[Server]:
     """One server for every block that does not ask for options of its own."""
     server = Server(()).start()
@@ -340,16 +375,18 @@ def shared_server() -> Iterator[Server]:
 
 
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.id for block in ALL_BLOCKS])
-def test_runnable_block(block: Block, shared_server: Server) -> None:
+def test_runnable_block(block: Block, shared_server: Server, scratch: str) -> None:
     """The block exits 0 within its timeout, and prints what the doc says it prints."""
-    server = Server(block.server_args).start() if block.server_args else shared_server
+    own = block.server_args or block.fresh
+    server = Server(block.server_args).start() if own else shared_server
+    place = Place(server.address, str(free_port()), scratch)
     try:
-        status, output = run_script(prepare(block.script, server.address), block.timeout)
+        status, output = run_script(place.prepare(block.script), block.timeout)
         log = server.log_text()
     finally:
         if server is not shared_server:
             server.stop()
-    output = output.replace(server.address, DEFAULT_URL)
+    output = place.as_shown(output)
     context = f"{block.id} exited {status}:\n{block.script}\n--- output ---\n{output}"
     assert status == 0, f"{context}\n--- server log ---\n{log}"
     for expected in block.expects:
@@ -487,6 +524,107 @@ def test_relative_links_resolve(path: Path) -> None:
 def test_cited_paths_exist(path: Path) -> None:
     """Every repository path cited in backticks, like `server/handlers/ws.py`, exists."""
     assert path_problems(path) == []
+
+
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+HEADING = re.compile(r"^#{1,6}\s")
+MAKE_RUN_ARGS = re.compile(r"make run ARGS=\"([^\"]*)\"")
+LABS = REPO / "docs" / "labs"
+
+
+def visible_section(document: str, block_line: int) -> str:
+    """The text a reader sees from the heading above the block at `block_line` down to it."""
+    lines = document.splitlines()[: block_line - 1]
+    start = max((i for i, line in enumerate(lines) if HEADING.match(line)), default=0)
+    return HTML_COMMENT.sub("", "\n".join(lines[start:]))
+
+
+def hidden_server_options(block: Block, document: str | None = None) -> str | None:
+    """What is wrong when a block's own server options are not shown to the reader, or None.
+
+    A block marked `server="..."` runs against a server started with those options; a
+    reader who types the step must start the same server, so the step (the text from its
+    heading down to the block) must show them: in the labs as `make run ARGS="..."` (the
+    terminal-1 command, which has the virtualenv), elsewhere at least as text.
+    """
+    if not block.server_args:
+        return None
+    if document is None:
+        document = block.path.read_text(encoding="utf-8")
+    section = visible_section(document, block.line)
+    if block.path.is_relative_to(LABS):
+        shown = [shlex.split(args) for args in MAKE_RUN_ARGS.findall(section)]
+        if any(_has_options(args, block.server_args) for args in shown):
+            return None
+        wanted = f'make run ARGS="{shlex.join(block.server_args)}"'
+    else:
+        if " ".join(block.server_args) in " ".join(section.split()):
+            return None
+        wanted = shlex.join(block.server_args)
+    return f"{block.id}: its server options are hidden from the reader; show `{wanted}`"
+
+
+def _has_options(shown: list[str], needed: tuple[str, ...]) -> bool:
+    """Whether every option of `needed`, with its value if it has one, is among `shown`."""
+    pairs = {tuple(shown[i : i + 2]) for i in range(len(shown))} | {(arg,) for arg in shown}
+    index = 0
+    while index < len(needed):
+        has_value = index + 1 < len(needed) and not needed[index + 1].startswith("--")
+        if tuple(needed[index : index + (2 if has_value else 1)]) not in pairs:
+            return False
+        index += 2 if has_value else 1
+    return True
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.id for block in ALL_BLOCKS])
+def test_server_options_are_shown_to_the_reader(block: Block) -> None:
+    """A step that needs a server with options shows the command that starts it."""
+    assert hidden_server_options(block) is None
+
+
+def test_hidden_server_options_are_caught() -> None:
+    """The rule fails a lab step whose options exist only in the hidden marker."""
+    marker = '<!-- runnable server="--allowed-origins http://lab.example" -->\n```sh\ntrue\n```\n'
+    step = "### 6. A step\n\nRestart with {command}.\n\n" + marker
+    block = Block(
+        path=LABS / "99-made-up.md",
+        line=6,
+        script="true\n",
+        server_args=("--allowed-origins", "http://lab.example"),
+    )
+    assert hidden_server_options(block, step.format(command="`make run`")) is not None
+    wrong_value = 'make run ARGS="--allowed-origins http://evil.example"'
+    assert hidden_server_options(block, step.format(command=wrong_value)) is not None
+    shown = 'make run ARGS="--room-rate 0 --allowed-origins http://lab.example"'
+    assert hidden_server_options(block, step.format(command=shown)) is None
+
+
+LAB_SERVER_COMMAND = re.compile(r"(?<![\w-])python3? -m server\b")
+
+
+def test_labs_start_the_server_with_make_run() -> None:
+    """Terminal-1 commands in the labs use `make run ARGS=...`: a fresh terminal has no venv."""
+    problems = []
+    for path in sorted(LABS.glob("[0-9][0-9]-*.md")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        runnable_lines: set[int] = set()
+        for block in runnable_blocks(path):
+            runnable_lines.update(range(block.line, block.line + block.script.count("\n") + 1))
+        for number, line in enumerate(lines, start=1):
+            if number not in runnable_lines and LAB_SERVER_COMMAND.search(line):
+                problems.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    "path", sorted(LABS.glob("0[1-7]-*.md")), ids=lambda p: str(p.relative_to(REPO))
+)
+def test_extend_it_says_how_to_run_one_test(path: Path) -> None:
+    """Each lab's "Extend it" gives the fast path to run a test (`make test` lints and
+    installs system packages first; `make run` has no pytest)."""
+    text = path.read_text(encoding="utf-8")
+    assert "## Extend it" in text
+    assert 'make unit ARGS="tests/' in text.split("## Extend it", 1)[1]
 
 
 @pytest.mark.parametrize(
