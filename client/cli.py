@@ -648,7 +648,8 @@ def build_parser(prog: str | None = None) -> CliParser:
     _add_http(commands, common)
     _add_room(commands, common, reconnecting)
     _add_bench(commands, common)
-    from client.commands import netem
+    from client.commands import doctor, netem
 
     netem.add_parser(commands, common)
+    doctor.add_parser(commands, common)
     return parser

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -208,9 +210,15 @@ async def run(args: argparse.Namespace, session: aiohttp.ClientSession, out: Out
     if not _is_loopback(host):
         out.warn(f"netem listens on {host}, reachable from other machines")
     out.record("banner", proxy.banner(), url=str(proxy.url), conditions=conditions.to_json())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # `kill` (SIGTERM) ends it like Ctrl-C
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await asyncio.Event().wait()  # until Ctrl-C cancels us
+        await stop.wait()  # until SIGTERM, or Ctrl-C cancels us
     finally:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)
         await proxy.close()
         out.summary(
             [

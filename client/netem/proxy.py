@@ -410,6 +410,9 @@ class _Link:
         for end in ends:
             await self.down.put(self.buffer.add(chunk[start:end], None, response_ended=True))
             start = end
+        if self.responses.tunnel:  # 101: a tunnel now, which buffering proxies pass through
+            await self.down.put(self.buffer.add(chunk[start:], None, response_ended=True))
+            return
         limit = None if conditions.buffer_until_close else conditions.buffer_bytes
         await self.down.put(self.buffer.add(chunk[start:], limit, response_ended=False))
 

@@ -77,10 +77,11 @@ async def test_strip_upgrade_breaks_websocket_but_not_http(
         assert await response.read() == b"still here"
 
 
+@pytest.mark.parametrize("spec", ["delay=10ms", "delay=10ms,buffer-until-close"])
 async def test_websocket_lives_through_a_proxy_that_keeps_upgrade(
-    shaped: ProxyFactory, server: TestServer, session: aiohttp.ClientSession
+    shaped: ProxyFactory, server: TestServer, session: aiohttp.ClientSession, spec: str
 ) -> None:
-    proxy = await shaped(server.make_url("/"), "delay=10ms")
+    proxy = await shaped(server.make_url("/"), spec)
     async with session.ws_connect(proxy.url / "ws/echo") as ws:
         started = time.perf_counter()
         await ws.send_str("hi")
@@ -184,3 +185,50 @@ async def test_control_endpoint_shows_and_switches_conditions(
             assert response.status == status
             assert "error" in await response.json()
     assert proxy.conditions.delay_up_s == pytest.approx(0.001)  # unchanged by refusals
+
+
+async def test_websocket_heartbeat_below_the_idle_timeout_survives(
+    shaped: ProxyFactory, start_server: ServerFactory, session: aiohttp.ClientSession
+) -> None:
+    server = await start_server(ws_heartbeat=0.2)
+    proxy = await shaped(server.make_url("/"), "idle-timeout=600ms")
+    async with session.ws_connect(proxy.url / "ws/echo", autoping=False) as ws:
+        for _ in range(6):  # 6 pings 0.2 s apart: longer than the timeout, never quiet
+            message = await ws.receive(timeout=10)
+            assert message.type is aiohttp.WSMsgType.PING
+            await ws.pong(message.data)
+        await ws.send_str("alive")
+        assert (await ws.receive(timeout=10)).data == "alive"
+
+
+async def test_sse_keepalive_below_the_idle_timeout_survives(
+    shaped: ProxyFactory, start_server: ServerFactory, session: aiohttp.ClientSession
+) -> None:
+    server = await start_server(sse_ping_interval=0.2)
+    proxy = await shaped(server.make_url("/"), "idle-timeout=600ms")
+    comments = 0
+    async with session.get(proxy.url / "sse/room/quiet") as response:
+        async with asyncio.timeout(20):
+            async for line in response.content:
+                comments += line.startswith(b":")
+                if comments == 6:  # >1 s of keep-alive comments: longer than the timeout
+                    break
+        async with session.post(
+            proxy.url / "http/room/quiet", json={"user": "t", "text": "alive"}
+        ) as posted:
+            assert posted.status == 201
+        async with asyncio.timeout(10):
+            async for line in response.content:
+                if b"alive" in line:
+                    break
+
+
+async def test_long_poll_waiting_longer_than_the_idle_timeout_is_cut(
+    shaped: ProxyFactory, server: TestServer, session: aiohttp.ClientSession
+) -> None:
+    proxy = await shaped(server.make_url("/"), "idle-timeout=500ms")
+    started = time.perf_counter()
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        async with session.get(proxy.url / "http/room/empty", params={"wait": "5"}) as response:
+            await response.read()
+    assert time.perf_counter() - started >= 0.5
