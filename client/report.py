@@ -167,6 +167,19 @@ def plot_problem(path: Path) -> str | None:
     return None
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display needed), for every plot the client
+    draws; `ClientError` saying how to install it when it is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ClientError(f"plotting needs matplotlib: {_INSTALL_PLOT}") from None
+    return plt
+
+
 def write_plot(path: Path, results: Sequence[BenchResult], title: str, subtitle: str) -> None:
     """Latency CDFs per protocol, and bars for throughput, bytes and reconnect times."""
     try:

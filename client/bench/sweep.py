@@ -201,13 +201,9 @@ def vars_json(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _plot(path: Path, results: list[BenchResult], args: argparse.Namespace) -> None:
-    try:
-        import matplotlib
+    from client.report import pyplot
 
-        matplotlib.use("Agg")  # no display needed
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ClientError("bench sweep draws with matplotlib: pip install matplotlib") from None
+    plt = pyplot()
     figure, (latency, wire) = plt.subplots(1, 2, figsize=(13, 5.2))
     _latency_panel(latency, results, args)
     _bytes_panel(wire, results)
