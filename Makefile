@@ -16,7 +16,7 @@ WHEELHOUSE := wheelhouse
 PIP_INSTALL := $(BIN)/python -m pip install --quiet \
 	$(if $(wildcard $(WHEELHOUSE)/*.whl),--no-index --find-links $(WHEELHOUSE))
 
-.PHONY: run test unit lint format system-deps browser screenshot wheelhouse clean
+.PHONY: run test unit lint format system-deps browser screenshot wheelhouse clean bench
 
 run: $(VENV)/.installed-run
 	$(BIN)/python -m server $(ARGS)
@@ -68,6 +68,13 @@ wheelhouse: $(VENV)/bin/python
 	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) '.[dev]' pip 'setuptools>=77' wheel
 	rm -f $(WHEELHOUSE)/protocol_lab-*.whl
 	@echo "$(WHEELHOUSE)/ holds $$(ls $(WHEELHOUSE) | wc -l) wheels; copy the repository with it"
+
+# The project against bare aiohttp and its peers, side by side (about 8 minutes, loopback
+# only); rewrites docs/performance.md and docs/img/bench.png. BENCH_ARGS="--smoke --out DIR"
+# for a tiny run.
+BENCH_ARGS ?=
+bench: $(VENV)/.installed-dev system-deps
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .autobahn build *.egg-info

@@ -1,0 +1,96 @@
+"""`python -m benchmarks` (what `make bench` runs): every scenario, then the report.
+
+python -m benchmarks                       full run, writes docs/performance.md
+python -m benchmarks --smoke --out DIR     seconds: the same pipeline, tiny
+python -m benchmarks --only throughput     some scenarios only
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import procfs, report
+from benchmarks.harness import FULL, SMOKE, Context, Section, machine, scratch_dir
+from benchmarks.scenarios import SCENARIOS
+from benchmarks.servers import ALL, ROOT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny run: checks the pipeline")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs", help="folder for performance.md (docs/)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(SCENARIOS), help="run these scenarios only"
+    )
+    parser.add_argument("--rounds", type=int, help="override the profile's rounds")
+    return parser
+
+
+def commit() -> str:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+    return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    profile = SMOKE if args.smoke else FULL
+    if args.rounds:
+        from dataclasses import replace
+
+        profile = replace(profile, rounds=args.rounds)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: run `make system-deps` (Debian package wrk)", file=sys.stderr)
+        return 2
+    procfs.raise_open_file_limit(profile.hold + 2 * profile.idle + 1024)
+    ctx = Context(profile, scratch_dir())
+    ctx.servers = [s for s in ALL if s.key in profile.servers and s.available()]
+    missing = [s.label for s in ALL if s.key in profile.servers and not s.available()]
+    if missing:
+        ctx.progress(f"not installed, left out: {', '.join(missing)} (pip install -e '.[bench]')")
+    ctx.progress(f"profile {profile.name}; scratch and server logs in {ctx.scratch}")
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    sections: list[Section] = []
+    try:
+        for name, scenario in SCENARIOS.items():
+            if args.only and name not in args.only:
+                continue
+            ctx.progress(f"== {scenario.TITLE}")
+            sections.append(scenario.run(ctx))
+    finally:
+        ctx.close()
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit(),
+        "profile": profile.name,
+        "elapsed_s": time.monotonic() - started,
+        "machine": machine(),
+        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
+        "servers": [s.label for s in ctx.servers],
+    }
+    path = report.write(args.out, sections, meta)
+    ctx.progress(f"wrote {path}")
+    shutil.rmtree(ctx.scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,670 @@
+"""The load generator for WebSocket and SSE: raw sockets, one process, as little work as it can.
+
+    python -m benchmarks.loadgen ws-echo --url http://127.0.0.1:8080 --server-pid PID
+    python -m benchmarks.loadgen sse --url ... --server-pid PID
+    python -m benchmarks.loadgen idle --url ... --ws 1000 --sse 1000   (held until stdin says)
+    python -m benchmarks.loadgen fanout --url ... --ws 500 --sse 500 --server-pid PID
+
+It speaks the wire by hand (asyncio protocols on uvloop, no client library) so that it costs
+less per message than any server it drives: a WebSocket echo is one precomputed masked frame
+out and a two-byte header parsed in, an SSE event is counted with `bytes.count`. It measures
+its own window: it reads the server's CPU time (`/proc/PID/task/*/schedstat`) and its own at
+the start and end of the measured seconds, after a warm-up, and prints one JSON object on
+stdout. Loopback only: it connects to the URL it is given and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import re
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from benchmarks.procfs import cpu_ns, raise_open_file_limit, rss_kib, stat_cpu_s
+
+MASK = b"\x37\xfa\x21\x3d"  # any key will do: RFC 6455 asks for masking, not for secrecy
+CONNECT_CONCURRENCY = 200  # handshakes in flight at once: more overflows the accept queue
+HANDSHAKE_TIMEOUT_S = 60.0
+SSE_TOKEN = b"data:"  # one per event: each tick event has exactly one data line
+TS_FIELD = re.compile(rb'"ts":(\d+)')
+TEXT_STAMP = re.compile(rb'"text":"(\d+):(\d+)"')
+
+
+def masked_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A final client frame (RFC 6455 §5.2) carrying `payload`, masked with MASK."""
+    length = len(payload)
+    if length < 126:
+        head = bytes([0x80 | opcode, 0x80 | length])
+    elif length < 1 << 16:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + length.to_bytes(8, "big")
+    masked = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
+    return head + MASK + masked
+
+
+CLOSE_FRAME = masked_frame((1000).to_bytes(2, "big"), opcode=0x8)
+
+
+@dataclass
+class Target:
+    """Where to connect: host, port, TLS or not, and the Host header."""
+
+    host: str
+    port: int
+    tls: ssl.SSLContext | None
+
+    @classmethod
+    def from_url(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        tls = None
+        if parts.scheme == "https":
+            # Loopback to a server this run started with its own certificate: encryption is
+            # what is measured, not the trust chain.
+            tls = ssl.create_default_context()
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+        return cls(parts.hostname or "127.0.0.1", parts.port or 80, tls)
+
+    def request_head(self, method: str, path: str, extra: str = "") -> bytes:
+        return (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{extra}\r\n"
+        ).encode()
+
+
+def ws_upgrade(target: Target, path: str) -> bytes:
+    return target.request_head(
+        "GET",
+        path,
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+    )
+
+
+class Conn(asyncio.Protocol):
+    """One raw connection: sends a request head, then hands the body to `on_body`.
+
+    `ready` resolves once the response head is in and has the expected status; subclasses
+    parse what follows. Kept flat and small: this is the hot path of the load generator.
+    """
+
+    expected_status = b" 101 "
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.head = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if self.ready.done():
+            self.on_body(data)
+            return
+        self.head += data
+        end = self.head.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        status_line = self.head[: self.head.find(b"\r\n")]
+        if self.expected_status not in status_line + b" ":
+            self.ready.set_exception(ConnectionError(f"refused: {status_line.decode()!r}"))
+            return
+        rest = self.head[end + 4 :]
+        self.head = b""
+        self.ready.set_result(None)
+        if rest:
+            self.on_body(rest)
+
+    def on_body(self, data: bytes) -> None:
+        """Bytes after the response head."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(exc or ConnectionError("closed before the response head"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class WsConn(Conn):
+    """A WebSocket client: parses server frames, answers pings, hands messages over."""
+
+    def __init__(self, request: bytes, on_message: Callable[[WsConn, bytes], None]) -> None:
+        super().__init__(request)
+        self.buffer = bytearray()
+        self.on_message = on_message
+        self.close_code: int | None = None
+
+    def on_body(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        start = 0
+        end = len(buffer)
+        while end - start >= 2:
+            opcode = buffer[start] & 0x0F
+            length = buffer[start + 1] & 0x7F
+            offset = start + 2
+            if length == 126:
+                if end - offset < 2:
+                    break
+                length = int.from_bytes(buffer[offset : offset + 2], "big")
+                offset += 2
+            elif length == 127:
+                if end - offset < 8:
+                    break
+                length = int.from_bytes(buffer[offset : offset + 8], "big")
+                offset += 8
+            if end - offset < length:
+                break
+            start = offset + length
+            if opcode in (0x1, 0x2, 0x0):
+                self.on_message(self, bytes(buffer[offset:start]))
+            elif opcode == 0x9:  # ping: answer with the same payload (RFC 6455 §5.5.3)
+                assert self.transport is not None
+                self.transport.write(masked_frame(bytes(buffer[offset:start]), opcode=0xA))
+            elif opcode == 0x8:
+                self.close_code = int.from_bytes(buffer[offset : offset + 2], "big") or 1005
+        del buffer[:start]
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(CLOSE_FRAME)  # a polite goodbye; we do not wait for the echo
+            self.transport.close()
+
+
+class EchoConn(WsConn):
+    """Keeps `inflight` messages of the same payload travelling; times each round trip."""
+
+    def __init__(self, request: bytes, frame: bytes, inflight: int, stats: EchoStats) -> None:
+        super().__init__(request, self._count)
+        self.frame = frame
+        self.inflight = inflight
+        self.stats = stats
+        self.sent_at: collections.deque[int] = collections.deque()
+        self.stopping = False
+        self.replies = 0
+
+    def start(self) -> None:
+        assert self.transport is not None
+        now = time.perf_counter_ns()
+        self.sent_at.extend([now] * self.inflight)
+        self.transport.write(self.frame * self.inflight)
+
+    def _count(self, conn: WsConn, payload: bytes) -> None:
+        self.replies += 1
+
+    def on_body(self, data: bytes) -> None:
+        self.replies = 0
+        super().on_body(data)
+        count = self.replies
+        if not count:
+            return
+        now = time.perf_counter_ns()
+        stats = self.stats
+        stats.received += count
+        popleft = self.sent_at.popleft
+        if stats.timing:
+            samples = stats.rtt_ns
+            for _ in range(count):
+                samples.append(now - popleft())
+        else:
+            for _ in range(count):
+                popleft()
+        if not self.stopping and self.transport is not None:
+            self.sent_at.extend([now] * count)
+            self.transport.write(self.frame * count)
+
+
+@dataclass
+class EchoStats:
+    received: int = 0
+    timing: bool = False
+    rtt_ns: list[int] = field(default_factory=list)
+
+
+class SseConn(Conn):
+    """An event stream: counts events with one C-level scan per read, samples their age."""
+
+    expected_status = b" 200 "
+
+    def __init__(self, request: bytes, stats: SseStats) -> None:
+        super().__init__(request)
+        self.stats = stats
+        self.tail = b""
+
+    def on_body(self, data: bytes) -> None:
+        stats = self.stats
+        # A token cut between two reads is found in tail + data; the 4-byte tail cannot hold
+        # a whole token, so none is counted twice.
+        stats.events += (self.tail + data).count(SSE_TOKEN)
+        self.tail = data[-(len(SSE_TOKEN) - 1) :]
+        if stats.timing:
+            at = data.rfind(b'"ts":')
+            if at >= 0:
+                match = TS_FIELD.match(data, at)
+                if match and match.end() < len(data):  # the number is complete
+                    stats.age_ms.append(time.time() * 1000 - int(match.group(1)))
+
+
+@dataclass
+class SseStats:
+    events: int = 0
+    timing: bool = False
+    age_ms: list[float] = field(default_factory=list)
+
+
+async def open_all(
+    target: Target, factories: list[Callable[[], Conn]]
+) -> tuple[list[Conn], list[str]]:
+    """Open every connection, CONNECT_CONCURRENCY at a time; (those that opened, errors)."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    opened: list[Conn] = []
+    errors: list[str] = []
+
+    async def one(factory: Callable[[], Conn]) -> None:
+        async with gate:
+            try:
+                async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+                    _, conn = await loop.create_connection(
+                        factory, target.host, target.port, ssl=target.tls
+                    )
+                    await conn.ready
+                opened.append(conn)
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                errors.append(repr(exc))
+
+    await asyncio.gather(*(one(factory) for factory in factories))
+    return opened, errors
+
+
+class Window:
+    """CPU of the server and of this process over the measured seconds."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.me = os.getpid()
+
+    def __enter__(self) -> Window:
+        self.t0 = time.perf_counter()
+        self.server0, self.me0 = cpu_ns(self.server_pid), cpu_ns(self.me)
+        self.stat0 = stat_cpu_s(self.server_pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_s = time.perf_counter() - self.t0
+        self.server_cpu_s = (cpu_ns(self.server_pid) - self.server0) / 1e9
+        self.client_cpu_s = (cpu_ns(self.me) - self.me0) / 1e9
+        self.server_stat_cpu_s = stat_cpu_s(self.server_pid) - self.stat0
+
+    def as_json(self) -> dict[str, float]:
+        return {
+            "wall_s": round(self.wall_s, 4),
+            "server_cpu_s": round(self.server_cpu_s, 6),
+            "server_stat_cpu_s": round(self.server_stat_cpu_s, 3),
+            "client_cpu_s": round(self.client_cpu_s, 6),
+        }
+
+
+def quantiles(samples: list[float]) -> dict[str, float | None]:
+    """p50/p99/max of `samples` (None when there are none)."""
+    if not samples:
+        return {"p50": None, "p99": None, "max": None}
+    ordered = sorted(samples)
+    last = len(ordered) - 1
+    return {
+        "p50": ordered[int(0.50 * last)],
+        "p99": ordered[int(0.99 * last)],
+        "max": ordered[last],
+    }
+
+
+async def ws_echo(args: argparse.Namespace) -> dict[str, Any]:
+    target = Target.from_url(args.url)
+    stats = EchoStats()
+    frame = masked_frame(b"x" * args.size)
+    request = ws_upgrade(target, "/ws/echo")
+    conns, errors = await open_all(
+        target,
+        [lambda: EchoConn(request, frame, args.inflight, stats) for _ in range(args.conns)],
+    )
+    echoes = [c for c in conns if isinstance(c, EchoConn)]
+    for conn in echoes:
+        conn.start()
+    await asyncio.sleep(args.warmup)  # warm-up traffic runs meanwhile
+    start_count = stats.received
+    stats.timing = True
+    with Window(args.server_pid) as window:
+        await asyncio.sleep(args.duration)  # the measured window: traffic runs meanwhile
+        count = stats.received - start_count
+    stats.timing = False
+    for conn in echoes:
+        conn.stopping = True
+        conn.close()
+    rtt = quantiles([ns / 1e6 for ns in stats.rtt_ns])
+    return {
+        "operations": count,
+        "connections": len(echoes),
+        "errors": errors[:5],
+        "latency_ms": rtt,
+        **window.as_json(),
+    }
+
+
+async def sse(args: argparse.Namespace) -> dict[str, Any]:
+    target = Target.from_url(args.url)
+    stats = SseStats()
+    request = target.request_head("GET", f"/sse/stream?interval=0&size={args.size}")
+    conns, errors = await open_all(target, [lambda: SseConn(request, stats)] * args.conns)
+    await asyncio.sleep(args.warmup)  # warm-up: the streams flow meanwhile
+    start_count = stats.events
+    stats.timing = True
+    with Window(args.server_pid) as window:
+        await asyncio.sleep(args.duration)  # the measured window: the streams flow meanwhile
+        count = stats.events - start_count
+    for conn in conns:
+        conn.close()
+    return {
+        "operations": count,
+        "connections": len(conns),
+        "errors": errors[:5],
+        "latency_ms": quantiles(stats.age_ms),
+        **window.as_json(),
+    }
+
+
+async def idle(args: argparse.Namespace) -> dict[str, Any]:
+    """Open `--ws` WebSockets and `--sse` slow streams, say so, hold them until told."""
+    target = Target.from_url(args.url)
+    ws_request = ws_upgrade(target, "/ws/echo")
+    # One tick a minute: the stream is open and quiet, as an idle EventSource is.
+    sse_request = target.request_head("GET", "/sse/stream?interval=60000")
+    started = time.perf_counter()
+    ws_conns, ws_errors = await open_all(
+        target, [lambda: WsConn(ws_request, lambda c, m: None)] * args.ws
+    )
+    sse_conns, sse_errors = await open_all(
+        target, [lambda: SseConn(sse_request, SseStats())] * args.sse
+    )
+    held = {
+        "ws": len(ws_conns),
+        "sse": len(sse_conns),
+        "open_s": round(time.perf_counter() - started, 3),
+        "errors": (ws_errors + sse_errors)[:5],
+        "error_count": len(ws_errors) + len(sse_errors),
+    }
+    print(json.dumps({"held": held}), flush=True)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.readline)  # the harness says when to release
+    conns = ws_conns + sse_conns
+    dropped = sum(c.closed.done() for c in conns)  # closed by the server while held
+    for conn in conns:
+        conn.close()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(c.closed for c in conns))
+    return {**held, "dropped_while_held": dropped}
+
+
+class Publisher(Conn):
+    """HTTP/1.1 keep-alive POSTs of room messages; one response awaited at a time."""
+
+    expected_status = b""
+
+    def __init__(self, target: Target, path: str) -> None:
+        super().__init__(b"")
+        self.target = target
+        self.path = path
+        self.buffer = b""
+        self.waiter: asyncio.Future[bytes] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.ready.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        match = re.search(rb"(?i)content-length: *(\d+)", self.buffer[:end])
+        length = int(match.group(1)) if match else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        head = self.buffer[:end]
+        self.buffer = self.buffer[end + 4 + length :]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(head)
+
+    async def publish(self, body: bytes) -> None:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(
+            self.target.request_head(
+                "POST",
+                self.path,
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n",
+            )
+            + body
+        )
+        status_line = (await self.waiter).split(b"\r\n", 1)[0]
+        if b" 201 " not in status_line:
+            raise ConnectionError(f"publish refused: {status_line.decode()!r}")
+
+
+class Deliveries:
+    """Who received which published message, and how long after it was published."""
+
+    def __init__(self, subscribers: int) -> None:
+        self.subscribers = subscribers
+        self.count: collections.Counter[int] = collections.Counter()
+        self.complete: dict[int, asyncio.Future[None]] = {}
+        self.delays_ms: list[float] = []
+        self.timing = False
+
+    def expect(self, seq: int) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        self.complete[seq] = future
+        return future
+
+    def found(self, chunk: bytes) -> None:
+        now = time.monotonic_ns()
+        for match in TEXT_STAMP.finditer(chunk):
+            seq = int(match.group(1))
+            if seq < 0:
+                continue
+            if self.timing:
+                self.delays_ms.append((now - int(match.group(2))) / 1e6)
+            self.count[seq] += 1
+            if self.count[seq] == self.subscribers:
+                future = self.complete.pop(seq, None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+
+
+class SseRoomConn(SseConn):
+    """An SSE room subscriber: finds publish stamps in whole events."""
+
+    def __init__(self, request: bytes, deliveries: Deliveries) -> None:
+        super().__init__(request, SseStats())
+        self.deliveries = deliveries
+        self.pending = b""
+        self.dropped = False
+
+    def on_body(self, data: bytes) -> None:
+        data = self.pending + data
+        end = data.rfind(b"\r\n\r\n")  # events end with a blank line; keep a partial one
+        if end < 0:
+            self.pending = data
+            return
+        self.pending = data[end + 4 :]
+        whole = data[:end]
+        if b"event: dropped" in whole:
+            self.dropped = True
+        self.deliveries.found(whole)
+
+
+async def fanout(args: argparse.Namespace) -> dict[str, Any]:
+    """Room fan-out: latency of one message to every subscriber, then the sustained rate."""
+    target = Target.from_url(args.url)
+    total = args.ws + args.sse
+    deliveries = Deliveries(total)
+    room = f"/room/{args.room}"
+
+    def on_ws_message(conn: WsConn, payload: bytes) -> None:
+        deliveries.found(payload)
+
+    ws_request = ws_upgrade(target, "/ws" + room)
+    sse_request = target.request_head("GET", "/sse" + room)
+    ws_subs, ws_errors = await open_all(
+        target, [lambda: WsConn(ws_request, on_ws_message)] * args.ws
+    )
+    sse_subs, sse_errors = await open_all(
+        target, [lambda: SseRoomConn(sse_request, deliveries)] * args.sse
+    )
+    if ws_errors or sse_errors:
+        raise SystemExit(f"subscribers could not connect: {(ws_errors + sse_errors)[:3]}")
+    loop = asyncio.get_running_loop()
+    _, publisher = await loop.create_connection(
+        lambda: Publisher(target, f"/http{room}?via=http"),
+        target.host,
+        target.port,
+        ssl=target.tls,
+    )
+    assert isinstance(publisher, Publisher)
+    seq = 0
+
+    async def publish_one() -> asyncio.Future[None]:
+        nonlocal seq
+        seq += 1
+        done = deliveries.expect(seq)
+        text = f"{seq}:{time.monotonic_ns()}"
+        await publisher.publish(json.dumps({"user": "bench", "text": text}).encode())
+        return done
+
+    # Subscriptions are registered by the server a moment after the handshake: publish until
+    # one message reaches every subscriber, then measure.
+    async with asyncio.timeout(60):
+        while True:
+            done = await publish_one()
+            try:
+                async with asyncio.timeout(1.0):
+                    await done
+                break
+            except TimeoutError:
+                deliveries.complete.pop(seq, None)
+    warmup_messages = seq
+
+    deliveries.timing = True
+    incomplete = 0
+    for _ in range(args.messages):
+        done = await publish_one()
+        try:
+            async with asyncio.timeout(10):
+                await done
+        except TimeoutError:
+            incomplete += 1
+    deliveries.timing = False
+    latency = quantiles(deliveries.delays_ms)
+    latency_count = len(deliveries.delays_ms)
+
+    # Sustained: keep at most `window` messages not yet delivered to everyone.
+    window = asyncio.Semaphore(args.window)
+    outstanding: set[asyncio.Future[None]] = set()
+    completed = 0
+
+    def finished(future: asyncio.Future[None]) -> None:
+        nonlocal completed
+        completed += 1
+        outstanding.discard(future)
+        window.release()
+
+    with Window(args.server_pid) as measured:
+        stop_at = loop.time() + args.duration
+        while loop.time() < stop_at:
+            await window.acquire()
+            done = await publish_one()
+            outstanding.add(done)
+            done.add_done_callback(finished)
+        published = seq
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                while outstanding:
+                    await asyncio.wait(set(outstanding))
+    subs: list[Conn] = [*ws_subs, *sse_subs]
+    dropped = sum(isinstance(c, WsConn) and c.close_code is not None for c in subs) + sum(
+        isinstance(c, SseRoomConn) and c.dropped for c in subs
+    )
+    publisher.close()
+    for conn in subs:
+        conn.close()
+    return {
+        "subscribers": {"ws": len(ws_subs), "sse": len(sse_subs)},
+        "warmup_messages": warmup_messages,
+        "latency_messages": args.messages,
+        "latency_deliveries": latency_count,
+        "incomplete_messages": incomplete,
+        "latency_ms": latency,
+        "sustained_published": published - warmup_messages - args.messages,
+        "sustained_completed": completed,
+        "dropped_subscribers": dropped,
+        "window": args.window,
+        **measured.as_json(),
+    }
+
+
+MODES = {"ws-echo": ws_echo, "sse": sse, "idle": idle, "fanout": fanout}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
+    parser.add_argument("mode", choices=sorted(MODES))
+    parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT (https for TLS)")
+    parser.add_argument("--server-pid", type=int, default=0, help="whose CPU to read")
+    parser.add_argument("--conns", type=int, default=50)
+    parser.add_argument("--inflight", type=int, default=16, help="ws-echo: messages in flight")
+    parser.add_argument("--size", type=int, default=32, help="payload or pad bytes")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--ws", type=int, default=0, help="idle/fanout: WebSockets")
+    parser.add_argument("--sse", type=int, default=0, help="idle/fanout: SSE streams")
+    parser.add_argument("--room", default="bench")
+    parser.add_argument("--messages", type=int, default=100, help="fanout: timed messages")
+    parser.add_argument("--window", type=int, default=8, help="fanout: messages in flight")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    raise_open_file_limit(args.conns + args.ws + args.sse + 256)
+    try:
+        import uvloop
+
+        run: Callable[[Any], Any] = uvloop.run
+    except ImportError:  # uvloop is a Linux dependency; elsewhere the default loop does
+        run = asyncio.run
+    result = run(MODES[args.mode](args))
+    result["client_rss_kib"] = rss_kib(os.getpid())
+    print(json.dumps({"result": result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""What the kernel says about a process: CPU time, resident memory, the open-file limit.
+
+Two independent CPU figures are read on purpose. `/proc/PID/task/*/schedstat` gives the
+nanoseconds every thread spent on a CPU (the figure the report uses: fine-grained, summed
+over threads, so a server's helper threads count too); `/proc/PID/stat` gives utime + stime
+in clock ticks. The report states how well the two agree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+from pathlib import Path
+
+_VMRSS = re.compile(r"^VmRSS:\s+(\d+) kB", re.MULTILINE)
+
+
+def cpu_ns(pid: int) -> int:
+    """Nanoseconds `pid` has run on a CPU, summed over its live threads (schedstat)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[0])
+        except (OSError, IndexError, ValueError):  # a thread that ended while we read
+            continue
+    return total
+
+
+def stat_cpu_s(pid: int) -> float:
+    """User + system seconds of `pid` from /proc/PID/stat (clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of `pid` in KiB (VmRSS)."""
+    match = _VMRSS.search(Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) if match else 0
+
+
+def raise_open_file_limit(needed: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE to at least `needed` (up to the hard limit);
+    child processes inherit it. Returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]

@@ -1,0 +1,96 @@
+"""Room fan-out: one message to 1,000 subscribers, half WebSocket and half SSE (project only).
+
+The subscribers join `/ws/room/bench` and `/sse/room/bench` from one load-generator process;
+the same process publishes with keep-alive `POST /http/room/bench`, each message's text
+carrying its send time (`CLOCK_MONOTONIC`, shared by all processes of the machine).
+Delivery delay = arrival at a subscriber - publish time, for every subscriber of every
+message; one message at a time, each once everyone has the previous one. Then the sustained
+rate: publishing for the measured seconds with at most 8 messages not yet delivered to
+everyone; rate = messages delivered to all subscribers ÷ seconds. The room's rate limit is
+switched off for this run (`--room-rate 0`): a publisher limited to 20 messages a second
+would measure the limit.
+"""
+
+from __future__ import annotations
+
+from benchmarks.harness import Context, Section, Table, Target, fmt
+from benchmarks.servers import PROJECT
+
+TITLE = "Room fan-out"
+TARGET_P99_MS = 50.0
+
+
+def run(ctx: Context) -> Section:
+    p = ctx.profile
+    subscribers = p.fanout_subscribers
+    ws, sse = subscribers // 2, subscribers - subscribers // 2
+    ctx.progress(f"fan-out: {ws} WS + {sse} SSE subscribers")
+    with ctx.fresh(PROJECT, "--room-rate", "0") as running:
+        result = ctx.loadgen(
+            "fanout",
+            running,
+            *("--ws", str(ws), "--sse", str(sse), "--messages", str(p.fanout_messages)),
+            *("--duration", str(p.duration_s)),
+        )
+    latency = result["latency_ms"]
+    wall = result["wall_s"]
+    rate = result["sustained_completed"] / wall if wall else None
+    deliveries = result["sustained_completed"] * subscribers
+    cpu_per_delivery = result["server_cpu_s"] / deliveries * 1e6 if deliveries else None
+    ctx.progress(
+        f"fan-out: p50 {fmt(latency['p50'], 2)} ms, p99 {fmt(latency['p99'], 2)} ms, "
+        f"{fmt(rate, 0)} messages/s to all"
+    )
+    table = Table(
+        [
+            "subscribers",
+            "delivery p50 ms",
+            "p99 ms",
+            "max ms",
+            "sustained messages/s",
+            "deliveries/s",
+            "server CPU µs/delivery",
+            "server cores",
+            "dropped",
+        ],
+        [
+            [
+                f"{result['subscribers']['ws']} WS + {result['subscribers']['sse']} SSE",
+                fmt(latency["p50"], 2),
+                fmt(latency["p99"], 2),
+                fmt(latency["max"], 2),
+                fmt(rate, 0),
+                fmt(rate * subscribers if rate else None, 0),
+                fmt(cpu_per_delivery, 2),
+                fmt(result["server_cpu_s"] / wall if wall else None, 2),
+                str(result["dropped_subscribers"]),
+            ]
+        ],
+        caption=(
+            f"{result['latency_messages']} messages timed one at a time "
+            f"({result['latency_deliveries']} deliveries); then {p.duration_s:g} s sustained"
+        ),
+    )
+    p99 = latency["p99"]
+    complete = result["incomplete_messages"] == 0 and result["dropped_subscribers"] == 0
+    notes = []
+    if not complete:
+        notes.append(
+            f"Not every message reached every subscriber: {result['incomplete_messages']} "
+            f"incomplete, {result['dropped_subscribers']} subscribers dropped."
+        )
+    return Section(
+        key="fanout",
+        title=TITLE,
+        intro=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+        tables=[table],
+        notes=notes,
+        targets=[
+            Target(
+                f"fan-out to {subscribers}: delivery p99 < {TARGET_P99_MS:g} ms",
+                f"{fmt(p99, 1)} ms",
+                None if p99 is None else p99 < TARGET_P99_MS and complete,
+            )
+        ],
+        data={"result": result, "sustained_messages_per_s": rate},
+    )

@@ -1,0 +1,78 @@
+"""`make bench`, tiny: `python -m benchmarks --smoke` runs every scenario against real servers
+and writes a well-formed report. No number is judged here (a smoke run's numbers mean
+nothing); the shape is: every section, every target with a verdict, a PNG, the JSON."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.scenarios import SCENARIOS
+
+REPO = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (scripts/system-deps.sh installs it as root)")
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    assert "wrote" in done.stderr  # progress lines go to stderr as it runs
+    return out
+
+
+@pytest.mark.slow
+def test_report_has_every_section_and_target(smoke_report: Path) -> None:
+    markdown = (smoke_report / "performance.md").read_text()
+    data = json.loads((smoke_report / "performance.json").read_text())
+    assert set(data["sections"]) == set(SCENARIOS)
+    for heading in (
+        "## Targets (issue 10)",
+        "## Server CPU per operation",
+        "## Memory per idle connection",
+        "## Room fan-out",
+        "idle connections",
+    ):
+        assert heading in markdown
+    target_rows = [
+        line for line in markdown.splitlines() if line.endswith(("met** |", "measured |"))
+    ]
+    assert len(target_rows) >= 8
+    assert "](img/bench.png)" in markdown
+    assert (smoke_report / "img" / "bench.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.slow
+def test_every_measurement_was_taken(smoke_report: Path) -> None:
+    sections = json.loads((smoke_report / "performance.json").read_text())["sections"]
+    medians = sections["throughput"]["medians"]
+    for row in ("ws", "sse", "http"):
+        for server in ("project", "aiohttp"):
+            values = medians[row][server]
+            assert values["cpu_us_per_op"] > 0, (row, server)
+            assert values["ops_per_s"] > 0, (row, server)
+            assert values["bound"] in ("server", "load generator")
+            assert not values["errors"], (row, server, values["errors"])
+    memory = sections["idle_memory"]["medians"]
+    assert {"project", "aiohttp", "project-tls"} <= set(memory)
+    assert all(v["errors"] == 0 for v in memory.values())
+    fanout = sections["fanout"]["result"]
+    assert fanout["incomplete_messages"] == 0
+    assert fanout["dropped_subscribers"] == 0
+    assert fanout["latency_deliveries"] == fanout["latency_messages"] * 20
+    hold = sections["hold"]
+    assert hold["live_held"] == 100
+    assert hold["live_after"] == 0
