@@ -39,6 +39,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def no_netem(request: web.Request) -> web.Response:
+    """`/_netem` reached the server, so no shaping proxy is in the path (`python -m client
+    netem` answers this path itself). A 200, so the page can ask without a console error."""
+    return web.json_response({"proxy": None})
+
+
 class PageFile(web.FileResponse):
     """A file of the page, sent once.
 

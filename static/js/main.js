@@ -9,6 +9,7 @@ import { byId } from "./dom.js";
 import { loadConfig, watchServer } from "./server-status.js";
 import { followHiddenLists } from "./ui.js";
 import { setupCompare } from "./views/compare.js";
+import { setupDiagnose } from "./views/diagnose.js";
 import { setupEchoPanels } from "./views/panels.js";
 import { setupPush } from "./views/push.js";
 import { setupRooms } from "./views/rooms.js";
@@ -86,6 +87,7 @@ async function boot() {
   setupCompare();
   setupPush();
   setupRooms();
+  setupDiagnose();
   announceTab(); // after every view listens, so a page opened at #push starts its view
   document.documentElement.dataset.ready = "true";
 }
