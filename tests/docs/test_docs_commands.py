@@ -270,6 +270,7 @@ def _command_end(script: str, start: int) -> int:
 
 
 SECOND_PORT = "8443"  # lab 07's TLS server, which its blocks start themselves
+PROXY_PORT = "8081"  # the netem proxy (lab 08, client.md), which blocks start themselves
 SCRATCH = "/tmp/"
 
 
@@ -282,11 +283,13 @@ class Place:
     address: str
     second_port: str
     scratch: str
+    proxy_port: str = PROXY_PORT
 
     def prepare(self, script: str) -> str:
         """The block's script, pointed at this place."""
         script = script.replace(DEFAULT_URL, self.address).replace("localhost:8080", self.address)
         script = script.replace(f":{SECOND_PORT}", f":{self.second_port}")
+        script = script.replace(f"127.0.0.1:{PROXY_PORT}", f"127.0.0.1:{self.proxy_port}")
         script = re.sub(rf"--port {SECOND_PORT}\b", f"--port {self.second_port}", script)
         script = script.replace(SCRATCH, self.scratch)
         return add_client_url(script, f"http://{self.address}")
@@ -294,6 +297,7 @@ class Place:
     def as_shown(self, output: str) -> str:
         """The block's output with this place's addresses and paths as the doc shows them."""
         output = output.replace(self.address, DEFAULT_URL).replace(self.scratch, SCRATCH)
+        output = output.replace(f"127.0.0.1:{self.proxy_port}", f"127.0.0.1:{PROXY_PORT}")
         return output.replace(f":{self.second_port}", f":{SECOND_PORT}")
 
 
@@ -379,7 +383,7 @@ def test_runnable_block(block: Block, shared_server: Server, scratch: str) -> No
     """The block exits 0 within its timeout, and prints what the doc says it prints."""
     own = block.server_args or block.fresh
     server = Server(block.server_args).start() if own else shared_server
-    place = Place(server.address, str(free_port()), scratch)
+    place = Place(server.address, str(free_port()), scratch, str(free_port()))
     try:
         status, output = run_script(place.prepare(block.script), block.timeout)
         log = server.log_text()
