@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import math
 import sys
@@ -70,43 +71,131 @@ def _columns(rows: Sequence[dict[str, object]]) -> list[str]:
 
 
 def _cell(value: object) -> str:
+    """A table cell: integers in full, other numbers to three significant digits (the JSON
+    and CSV keep every digit), so that a row fits an 80-column terminal."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
 
 
+# Left out, in this order, when a table is wider than the terminal (every column stays in
+# --json and --csv): the tail between median and p99, the best case, then the CPU figure.
+_DROPPED_WHEN_NARROW = ("p90_ms", "min_ms", "client_cpu_pct", "max_ms")
+
+
 def print_table(
-    results: Sequence[BenchResult], title: str, caption: str = "", stream: TextIO | None = None
+    results: Sequence[BenchResult],
+    title: str,
+    caption: str = "",
+    stream: TextIO | None = None,
+    width: int | None = None,
 ) -> None:
     """The rows as a table: rich if installed, plain aligned text otherwise.
 
-    `caption` (under the table) records where the numbers come from: machine, versions,
-    server.
+    The table fits `width` columns (the terminal's width, or $COLUMNS, or 80 into a pipe):
+    columns whose single value the title already gives are left out, headers wrap, numbers
+    never do; if it is still too wide, the columns of `_DROPPED_WHEN_NARROW` go, and a note
+    says which. `caption` (under the table) records where the numbers come from: machine,
+    versions, server.
     """
     stream = stream if stream is not None else sys.stdout
     rows = [result.row() for result in results]
-    columns = _columns(rows)
-    cells = [[_cell(row.get(key)) for key in columns] for row in rows]
+    columns = [key for key in _columns(rows) if not _said_in_title(key, rows, title)]
     try:
         from rich.console import Console
-        from rich.table import Table
     except ImportError:
+        cells = [[_cell(row.get(key)) for key in columns] for row in rows]
         _plain_table(title, [_HEADERS[key] for key in columns], cells, stream)
         stream.write(caption + "\n" if caption else "")
         return
-    table = Table(title=title, caption=caption or None)
-    for key in columns:
-        table.add_column(_HEADERS[key], justify="left" if key == "protocol" else "right")
+    console = Console(file=stream, width=width)
+    dropped: list[str] = []
+    # Roomy first, then one space between columns, then headers on two lines ("client" over
+    # "CPU %"), then fewer columns.
+    for padding, stacked in ((1, False), (0, False), (0, True)):
+        table = _rich_table(title, caption, columns, rows, padding=padding, stacked=stacked)
+        if _fits(table, console.width):
+            break
+    for key in _DROPPED_WHEN_NARROW:
+        if _fits(table, console.width) or key not in columns:
+            continue
+        columns = [column for column in columns if column != key]
+        dropped.append(_HEADERS[key])
+        table = _rich_table(title, caption, columns, rows, padding=0, stacked=True)
+    console.print(table)
+    if dropped:
+        left_out = ", ".join(dropped)
+        console.print(f"({left_out} left out to fit {console.width} columns; --json has all)")
+
+
+def _said_in_title(key: str, rows: Sequence[dict[str, object]], title: str) -> bool:
+    """Whether every row has the same `key`, and the title already states it (n=6)."""
+    values = {row.get(key) for row in rows}
+    if len(values) != 1 or key not in ("n", "size"):
+        return False
+    value = values.pop()
+    return (f"n={value}" if key == "n" else f"size={value} B") in title
+
+
+def _rich_table(
+    title: str,
+    caption: str,
+    columns: list[str],
+    rows: Sequence[dict[str, object]],
+    *,
+    padding: int,
+    stacked: bool,
+) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=title,
+        caption=caption or None,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, padding),
+    )
+    cells = [[_cell(row.get(key)) for key in columns] for row in rows]
+    for index, key in enumerate(columns):
+        header = _stack(_HEADERS[key]) if stacked else _HEADERS[key]
+        longest_word = max(len(word) for word in header.split())
+        table.add_column(
+            header,
+            justify="left" if key == "protocol" else "right",
+            # Values are never cut (`0.…` says nothing); only headers wrap, between words.
+            min_width=max(longest_word, *(len(row[index]) for row in cells)),
+        )
     for row_cells in cells:
         table.add_row(*row_cells)
-    # At a terminal rich fits the table to its width; into a pipe or file it would assume 80
-    # columns and squeeze the numbers, so it gets enough room for every column.
-    width = None if stream.isatty() else max(100, 13 * len(columns))
-    Console(file=stream, width=width).print(table)
+    return table
+
+
+def _stack(header: str) -> str:
+    """`client CPU %` -> `client` over `CPU %`: the words before the last two, then them."""
+    words = header.split()
+    if len(words) < 2:
+        return header
+    split = max(1, len(words) - 2) if words[-1] in ("%", "ms", "B", "ws") else 1
+    return " ".join(words[:split]) + "\n" + " ".join(words[split:])
+
+
+def _fits(table: Any, width: int) -> bool:
+    """Whether rich draws the table in `width` columns without cutting a value or a header
+    word short (it would show `0.…`)."""
+    from rich.console import Console
+
+    drawn = io.StringIO()
+    Console(file=drawn, width=width, color_system=None).print(table, crop=False)
+    text = drawn.getvalue()
+    return "…" not in text and all(len(line) <= width for line in text.splitlines())
 
 
 def caption_of(meta: dict[str, Any]) -> str:
@@ -213,13 +302,33 @@ def write_plot(path: Path, results: Sequence[BenchResult], title: str, subtitle:
 _LINE_STYLES = ("-", "--", ":", "-.")
 
 
+# The page's colours (static/css/main.css: --ws, --sse, --http, --long), so that a protocol
+# looks the same in every plot and on the page; polling is plain HTTP there too.
+PROTOCOL_COLORS = {
+    "ws": "#1a56c8",
+    "sse": "#0a7347",
+    "http": "#b03f0d",
+    "poll": "#b03f0d",
+    "longpoll": "#7338b0",
+}
+_OTHER_COLORS = ("#4f5b69", "#a0522d", "#008b8b", "#9b870c")  # baselines and anything new
+
+
+def protocol_color(protocol: str, others: Sequence[str] = ()) -> str:
+    """The colour of `protocol` in every plot: the page's, or a fixed one for the rest."""
+    if protocol in PROTOCOL_COLORS:
+        return PROTOCOL_COLORS[protocol]
+    index = list(others).index(protocol) if protocol in others else 0
+    return _OTHER_COLORS[index % len(_OTHER_COLORS)]
+
+
 def _styles(results: Sequence[BenchResult]) -> dict[str, dict[str, Any]]:
     """One colour per protocol, one line style per client count: readable with many rows."""
-    protocols = list(dict.fromkeys(r.protocol for r in results))
+    others = sorted({r.protocol for r in results} - PROTOCOL_COLORS.keys())
     client_counts = list(dict.fromkeys(r.clients for r in results))
     return {
         r.label: {
-            "color": f"C{protocols.index(r.protocol) % 10}",
+            "color": protocol_color(r.protocol, others),
             "linestyle": _LINE_STYLES[client_counts.index(r.clients) % len(_LINE_STYLES)],
         }
         for r in results
@@ -248,17 +357,38 @@ def _cdf(axis: Any, results: Sequence[BenchResult]) -> None:
     axis.legend(fontsize=8)
 
 
-def _bars(axis: Any, labels: list[str], series: dict[str, list[float]], unit: str) -> None:
+_HATCHES = ("", "///", "...", "xx")
+
+
+def _bars(
+    axis: Any,
+    chosen: Sequence[BenchResult],
+    series: dict[str, list[float]],
+    unit: str,
+    labels: list[str] | None = None,
+) -> None:
+    """Grouped bars, one group per row: each bar in its protocol's colour, the series told
+    apart by hatching (so colour always means protocol, as on the page)."""
+    from matplotlib.patches import Patch
+
+    labels = labels if labels is not None else [r.label for r in chosen]
+    others = sorted({r.protocol for r in chosen} - PROTOCOL_COLORS.keys())
+    colors = [protocol_color(r.protocol, others) for r in chosen]
     count = len(series)
     width = 0.8 / max(count, 1)
-    for index, (name, values) in enumerate(series.items()):
+    for index, values in enumerate(series.values()):
         positions = [i + (index - (count - 1) / 2) * width for i in range(len(labels))]
-        bars = axis.bar(positions, values, width, label=name)
+        hatch = _HATCHES[index % len(_HATCHES)]
+        bars = axis.bar(positions, values, width, color=colors, hatch=hatch, edgecolor="white")
         axis.bar_label(bars, fmt="%.0f", fontsize=7)
     axis.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     axis.set_ylabel(unit)
     if count > 1:
-        axis.legend(fontsize=8)
+        handles = [
+            Patch(facecolor="#4f5b69", edgecolor="white", hatch=_HATCHES[i % len(_HATCHES)])
+            for i in range(count)
+        ]
+        axis.legend(handles, list(series), fontsize=8)
 
 
 def _plain_numbers(axis: Any) -> None:
@@ -289,7 +419,7 @@ def _throughput(axis: Any, results: Sequence[BenchResult]) -> None:
     chosen = [r for r in results if r.metrics.get("msgs_per_s") is not None]
     _bars(
         axis,
-        [r.label for r in chosen],
+        chosen,
         {"msgs/s": [float(r.metrics["msgs_per_s"] or 0) for r in chosen]},
         "messages per second",
     )
@@ -310,7 +440,7 @@ def _overhead(axis: Any, results: Sequence[BenchResult]) -> None:
     series = {
         name: [float(r.metrics.get(key) or 0) for r in chosen] for key, name in names.items()
     }
-    _bars(axis, [r.label for r in chosen], series, "bytes per message")
+    _bars(axis, chosen, series, "bytes per message")
     axis.set_title("bytes on the wire per message (lower is better)")
 
 
@@ -318,7 +448,7 @@ def _handshake(axis: Any, results: Sequence[BenchResult]) -> None:
     chosen = [r for r in results if r.metrics.get("handshake_bytes") is not None]
     _bars(
         axis,
-        [r.label for r in chosen],
+        chosen,
         {"handshake": [float(r.metrics["handshake_bytes"] or 0) for r in chosen]},
         "bytes",
     )
@@ -329,12 +459,13 @@ def _reconnect(axis: Any, results: Sequence[BenchResult]) -> None:
     chosen = [r for r in results if r.metrics.get("reconnect_ms") is not None]
     _bars(
         axis,
-        [
+        chosen,
+        {"reconnect": [float(r.metrics["reconnect_ms"] or 0) for r in chosen]},
+        "milliseconds",
+        labels=[
             f"{r.label}\nlost {r.metrics.get('lost', 0)} dup {r.metrics.get('duplicated', 0)}"
             for r in chosen
         ],
-        {"reconnect": [float(r.metrics["reconnect_ms"] or 0) for r in chosen]},
-        "milliseconds",
     )
     axis.set_title("time until messages flow again (lower is better)")
 
