@@ -11,6 +11,7 @@ Exception tree (what the caller can do about each)::
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import aiohttp
 
@@ -43,10 +44,7 @@ def describe(exc: BaseException) -> str:
             f"({exc.certificate_error}); give its CA with --cafile"
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or str(exc.os_error)
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            reason = "connection refused (is the server running?)"
-        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
+        return f"cannot connect to {exc.host}:{exc.port}: {_connect_reason(exc.os_error)}"
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         return f"WebSocket upgrade refused: HTTP {exc.status} {exc.message}"
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -61,6 +59,23 @@ def describe(exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
         return text.splitlines()[0]
     return f"{type(exc).__name__}: {exc}"
+
+
+def _connect_reason(error: OSError) -> str:
+    """Why a connection could not be made, in words that say what to do."""
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused (is the server running?)"
+    if isinstance(error, ssl.SSLError) and error.reason in _NOT_TLS_REASONS:
+        # The server answered the TLS hello with plain HTTP: it was started without --tls.
+        return (
+            "the server does not speak TLS on this port (started without --tls?); "
+            "use http:// (or ws://) instead of https:// (or wss://)"
+        )
+    return error.strerror or str(error)
+
+
+# What OpenSSL says when the bytes after our ClientHello are not TLS (an HTTP response).
+_NOT_TLS_REASONS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
 
 
 def is_network_error(exc: BaseException) -> bool:

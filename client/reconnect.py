@@ -42,6 +42,7 @@ class Reconnector:
         self._report = report
         self._max_attempts = max_attempts
         self.reconnects = 0
+        self.attempts = 0  # every attempt, successful or not
         self.attempt = 0  # attempts waited for since the last success
         self._waiting = False
 
@@ -54,6 +55,7 @@ class Reconnector:
         if self._max_attempts is not None and self.attempt >= self._max_attempts:
             raise ConnectionLost(f"{reason}; gave up after {self.attempt} reconnection attempts")
         self.attempt += 1
+        self.attempts += 1
         delay = floor_s + (self._backoff.next_delay() if backoff else 0.0)
         self._waiting = True
         self._report(

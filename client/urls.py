@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from yarl import URL
 
@@ -11,8 +12,20 @@ __all__ = ["DEFAULT_URL", "endpoint", "parse_base_url", "resolve"]
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
+# An endpoint of the server at the end of a --url (`http://host:8080/ws/echo`): people paste
+# the URL they saw, and every command appends its own endpoint to the base.
+_ENDPOINT_SUFFIX = re.compile(
+    r"/(?:(?:ws|sse|http)/(?:echo|stream|tick|room/[^/]+)|api/(?:stats|config|rooms)|healthz)$"
+)
+
+
 def parse_base_url(text: str) -> URL:
-    """The `--url` value as a base URL; raises `argparse.ArgumentTypeError` (exit 2) if bad."""
+    """The `--url` value as a base URL; raises `argparse.ArgumentTypeError` (exit 2) if bad.
+
+    A path prefix stays (a server behind a proxy at `/lab`); an endpoint of the server at
+    the end goes, so `--url http://127.0.0.1:8080/ws/echo` means the server, not
+    `/ws/echo/ws/echo`.
+    """
     url = URL(text.strip())
     if url.scheme in ("ws", "wss"):
         url = url.with_scheme("http" if url.scheme == "ws" else "https")
@@ -20,7 +33,8 @@ def parse_base_url(text: str) -> URL:
         raise argparse.ArgumentTypeError(
             f"expected an http:// or https:// URL such as {DEFAULT_URL}, got {text!r}"
         )
-    return url.with_path(url.path.rstrip("/")).with_query(None).with_fragment(None)
+    path = _ENDPOINT_SUFFIX.sub("", url.path.rstrip("/"))
+    return url.with_path(path).with_query(None).with_fragment(None)
 
 
 def endpoint(base: URL, path: str, **query: str | int | float | None) -> URL:

@@ -13,7 +13,6 @@ P/2 late, and ticks that come and go between two polls are `lost`.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,15 +67,27 @@ async def _measure(ctx: BenchContext, scenario: str, protocol: str, clients: int
     label = f"{protocol} x{clients}"
     advance = ctx.progress.task(f"{scenario} {label}", args.count * clients)
     transports = [push_transport(protocol, ctx.session, ctx.base, params) for _ in range(clients)]
-    with CpuMeter() as meter:
-        started = time.perf_counter()
-        outcomes = await asyncio.gather(
-            *(_one_client(ctx, t, advance, label) for t in transports), return_exceptions=True
-        )
-        wall_s = time.perf_counter() - started
-    runs = [outcome for outcome in outcomes if isinstance(outcome, ClientRun)]
+    # Filled as ticks arrive, so that Ctrl-C mid-row still has what was measured.
+    runs = [ClientRun() for _ in transports]
+    try:
+        with CpuMeter() as meter:
+            clients_done = (
+                _one_client(ctx, transport, run, advance, label)
+                for transport, run in zip(transports, runs, strict=True)
+            )
+            outcomes = await asyncio.gather(*clients_done, return_exceptions=True)
+    except asyncio.CancelledError:
+        if any(run.delays_ms for run in runs):
+            received = sum(len(run.delays_ms) for run in runs)
+            ctx.warn(
+                f"{scenario} {label}: interrupted; its row has the {received} of "
+                f"{args.count * clients} tick(s) that arrived before Ctrl-C"
+            )
+            ctx.results.append(_row(ctx, scenario, protocol, clients, runs, [], meter))
+        raise
     failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-    if not runs:
+    finished = [run for run, outcome in zip(runs, outcomes, strict=True) if outcome is None]
+    if not finished:
         raise ClientError(describe(failures[0]) if failures else "no client ran")
     if failures:
         ctx.warn(
@@ -84,6 +95,20 @@ async def _measure(ctx: BenchContext, scenario: str, protocol: str, clients: int
             "If the server refused them (503, close 1013), it holds a limit on long-lived "
             "connections: restart it with --max-connections-per-ip 0 --max-connections 0"
         )
+    return _row(ctx, scenario, protocol, clients, finished, failures, meter)
+
+
+def _row(
+    ctx: BenchContext,
+    scenario: str,
+    protocol: str,
+    clients: int,
+    runs: list[ClientRun],
+    failures: list[Exception],
+    meter: CpuMeter,
+) -> BenchResult:
+    """The row of `runs`: delays over all clients, losses and duplicates per client."""
+    args = ctx.args
     checks = [check_sequence(run.seqs) for run in runs]
     delays = [delay for run in runs for delay in run.delays_ms]
     show_clients = scenario == "fanout" or len(args.clients) > 1 or clients != 1
@@ -95,19 +120,23 @@ async def _measure(ctx: BenchContext, scenario: str, protocol: str, clients: int
         clients=clients if show_clients else None,
         samples_ms=delays,
         metrics={
-            "msgs_per_s": throughput(len(delays), wall_s),
+            "msgs_per_s": throughput(len(delays), meter.wall_s),
             "lost": sum(check.lost for check in checks),
             "duplicated": sum(check.duplicated for check in checks),
             "errors": len(failures) if show_clients else None,
-            "client_cpu_pct": ctx.check_cpu(f"{scenario} {label}", meter),
+            "client_cpu_pct": ctx.check_cpu(f"{scenario} {protocol} x{clients}", meter),
         },
     )
 
 
 async def _one_client(
-    ctx: BenchContext, transport: PushTransport, advance: Callable[[int], None], label: str
-) -> ClientRun:
-    run = ClientRun()
+    ctx: BenchContext,
+    transport: PushTransport,
+    run: ClientRun,
+    advance: Callable[[int], None],
+    label: str,
+) -> None:
+    """Receive `--count` ticks into `run`."""
     try:
         await ctx.within_timeout(transport.open(), f"{label}: connect")
         for _ in range(ctx.args.count):
@@ -118,4 +147,3 @@ async def _one_client(
             advance(1)
     finally:
         await transport.close()
-    return run

@@ -46,16 +46,21 @@ async def run(args: argparse.Namespace, session: aiohttp.ClientSession, out: Out
                 if args.max_events and received >= args.max_events:
                     break
     finally:
+        reconnector = source.reconnector
+        # "in N attempt(s)": an attempt the server answers with 204 (no more events) is not a
+        # reconnection, but the user saw it announced as "reconnecting ... (attempt 1)".
         lines = [
-            f"received {received} event(s), reconnected {source.reconnector.reconnects} "
-            f"time(s), last event id {source.parser.last_event_id or '(none)'}"
+            f"received {received} event(s), reconnected {reconnector.reconnects} time(s) in "
+            f"{reconnector.attempts} attempt(s), "
+            f"last event id {source.parser.last_event_id or '(none)'}"
         ]
         if delays_ms:
             lines.append(latency_text(delays_ms, "delay since server ts"))
         out.summary(
             lines,
             events=received,
-            reconnects=source.reconnector.reconnects,
+            reconnects=reconnector.reconnects,
+            reconnect_attempts=reconnector.attempts,
             last_event_id=source.parser.last_event_id or None,
             **latency_fields(delays_ms),
         )

@@ -6,6 +6,10 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
+from yarl import URL
+
+from client.urls import parse_base_url
 from tests.client.conftest import CliRunner
 
 # --- ws -----------------------------------------------------------------------------------------
@@ -74,6 +78,7 @@ async def test_sse_prints_ticks_then_stops_on_204(cli: CliRunner, url: str) -> N
     (summary,) = run.records("summary")
     assert summary["events"] == 3
     assert summary["last_event_id"] == "3"
+    assert (summary["reconnects"], summary["reconnect_attempts"]) == (0, 1)
 
 
 async def test_sse_human_output(cli: CliRunner, url: str) -> None:
@@ -82,7 +87,10 @@ async def test_sse_human_output(cli: CliRunner, url: str) -> None:
     assert [line.split(":")[0] for line in run.out.splitlines()] == ["[1] tick", "[2] tick"]
     assert "* connected to" in run.err
     assert "204 No Content" in run.err
-    assert "received 2 event(s)" in run.err
+    # It announced "reconnecting ... (attempt 1)", and the 204 made that attempt the last:
+    # the summary accounts for it instead of a bare "reconnected 0 time(s)".
+    assert "reconnecting in" in run.err
+    assert "received 2 event(s), reconnected 0 time(s) in 1 attempt(s)" in run.err
 
 
 async def test_sse_resumes_after_a_given_last_event_id(cli: CliRunner, url: str) -> None:
@@ -151,3 +159,32 @@ async def test_http_error_status_is_printed_and_exits_1(cli: CliRunner, url: str
     assert run.code == 1
     assert "-> 404 Not Found" in run.out
     assert "no such resource" in run.out
+
+
+@pytest.mark.parametrize("endpoint", ["/ws/echo", "/ws/echo/", "/sse/stream", "/ws/room/lobby"])
+async def test_url_with_an_endpoint_means_the_server(
+    cli: CliRunner, url: str, endpoint: str
+) -> None:
+    """People paste the URL they saw: it used to dial /ws/echo/ws/echo and get a 404."""
+    run = await cli("ws", "hello", "--url", url + endpoint)
+    assert run.code == 0, run.err
+    assert "echo 1: hello" in run.out
+    assert "/ws/echo/ws/echo" not in run.err
+
+
+def test_url_keeps_a_path_prefix_but_not_an_endpoint() -> None:
+    assert parse_base_url("http://h:1/lab/ws/echo") == URL("http://h:1/lab")
+    assert parse_base_url("ws://h:1/ws/echo") == URL("http://h:1")
+    assert parse_base_url("http://h:1/lab/") == URL("http://h:1/lab")
+    assert parse_base_url("http://h:1/ws/echoes") == URL("http://h:1/ws/echoes")
+
+
+@pytest.mark.parametrize("argv", [["ws", "hello"], ["http", "--data", "x"], ["sse"]])
+async def test_https_against_a_plain_port_says_so(
+    cli: CliRunner, url: str, argv: list[str]
+) -> None:
+    run = await cli(*argv, "--url", url.replace("http://", "https://"))
+    assert run.code == 1
+    error = run.err.splitlines()[-1]
+    assert "does not speak TLS on this port" in error, run.err
+    assert "SSL" not in error

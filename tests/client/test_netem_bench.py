@@ -32,7 +32,7 @@ async def test_push_through_netem_is_never_below_one_delay(cli: CliRunner, url: 
     )  # fmt: skip
     assert run.code == 0, run.err
     assert "through netem delay=15ms" in run.out
-    assert "predicted ms" in run.out
+    assert "predicted" in run.out  # the header may wrap to fit 80 columns: "predicted" over "ms"
 
 
 async def test_bad_netem_spec_is_a_usage_error(cli: CliRunner, url: str) -> None:
