@@ -119,16 +119,21 @@ def print_table(
     # Roomy first, then one space between columns, then headers on two lines ("client" over
     # "CPU %"), then fewer columns.
     for padding, stacked in ((1, False), (0, False), (0, True)):
-        table = _rich_table(title, caption, columns, rows, padding=padding, stacked=stacked)
-        if _fits(table, console.width):
+        table = _rich_table(columns, rows, padding=padding, stacked=stacked)
+        if _fits(table, console.width, header_lines=2 if stacked else 1):
             break
     for key in _DROPPED_WHEN_NARROW:
-        if _fits(table, console.width) or key not in columns:
+        if _fits(table, console.width, header_lines=2) or key not in columns:
             continue
         columns = [column for column in columns if column != key]
         dropped.append(_HEADERS[key])
-        table = _rich_table(title, caption, columns, rows, padding=0, stacked=True)
+        table = _rich_table(columns, rows, padding=0, stacked=True)
+    # Title and caption as lines of their own: under a narrow table rich would wrap them to
+    # its width, and scripts grep the title.
+    console.print(title, style="italic", highlight=False)
     console.print(table)
+    if caption:
+        console.print(caption, style="dim", highlight=False)
     if dropped:
         left_out = ", ".join(dropped)
         console.print(f"({left_out} left out to fit {console.width} columns; --json has all)")
@@ -144,8 +149,6 @@ def _said_in_title(key: str, rows: Sequence[dict[str, object]], title: str) -> b
 
 
 def _rich_table(
-    title: str,
-    caption: str,
     columns: list[str],
     rows: Sequence[dict[str, object]],
     *,
@@ -156,8 +159,6 @@ def _rich_table(
     from rich.table import Table
 
     table = Table(
-        title=title,
-        caption=caption or None,
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -187,15 +188,20 @@ def _stack(header: str) -> str:
     return " ".join(words[:split]) + "\n" + " ".join(words[split:])
 
 
-def _fits(table: Any, width: int) -> bool:
+def _fits(table: Any, width: int, header_lines: int) -> bool:
     """Whether rich draws the table in `width` columns without cutting a value or a header
-    word short (it would show `0.…`)."""
+    word short (it would show `0.…`), with headers on at most `header_lines` lines."""
     from rich.console import Console
 
     drawn = io.StringIO()
     Console(file=drawn, width=width, color_system=None).print(table, crop=False)
-    text = drawn.getvalue()
-    return "…" not in text and all(len(line) <= width for line in text.splitlines())
+    lines = drawn.getvalue().splitlines()
+    rule = next((i for i, line in enumerate(lines) if line.lstrip().startswith("─")), 0)
+    return (
+        rule <= header_lines
+        and not any("…" in line for line in lines)
+        and all(len(line) <= width for line in lines)
+    )
 
 
 def caption_of(meta: dict[str, Any]) -> str:
