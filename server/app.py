@@ -4,11 +4,13 @@ from aiohttp import web
 
 from server import keys
 from server.connections import LiveConnections
+from server.core.forwarded import TrustedProxies
 from server.core.metrics import Metrics
 from server.core.origins import OriginPolicy
 from server.core.ratelimit import RateLimiterPool
 from server.core.rooms import DropReason, InMemoryHub, Subscription
 from server.errors import json_errors
+from server.forwarded import trust_forwarded
 from server.guard import head_received, write_in_time
 from server.origin_check import check_origin
 from server.request_head import report_request_head
@@ -19,16 +21,18 @@ from server.settings import Settings
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the Protocol Lab application; nothing runs until it is served."""
     settings = settings or Settings()
-    # Outermost first: the head deadline is lifted as soon as a request arrives, every
-    # response (error responses too) is written within a deadline, errors are mapped for
-    # everything inside, and the Origin check runs before any handler.
+    # Outermost first: the head deadline is lifted as soon as a request arrives, a request
+    # from a trusted proxy is seen as its client sent it, every response (error responses
+    # too) is written within a deadline, errors are mapped for everything inside, and the
+    # Origin check runs before any handler.
     app = web.Application(
-        middlewares=[head_received, write_in_time, json_errors, check_origin],
+        middlewares=[head_received, trust_forwarded, write_in_time, json_errors, check_origin],
         client_max_size=settings.http_max_body,
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.ORIGIN_POLICY] = OriginPolicy.from_setting(settings.allowed_origins)
+    app[keys.TRUSTED_PROXIES] = TrustedProxies.from_setting(settings.trusted_proxies)
     app[keys.LIVE_CONNECTIONS] = LiveConnections(
         settings.max_connections, settings.max_connections_per_ip
     )

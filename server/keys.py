@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from server.connections import LiveConnections
+from server.core.forwarded import TrustedProxies
 from server.core.metrics import Metrics
 from server.core.origins import OriginPolicy
 from server.core.ratelimit import RateLimiterPool
@@ -15,3 +16,4 @@ LIVE_CONNECTIONS = web.AppKey("live_connections", LiveConnections)
 HUB = web.AppKey("hub", RoomHub)
 HTTP_RATE_LIMITS = web.AppKey("http_rate_limits", RateLimiterPool)
 ORIGIN_POLICY = web.AppKey("origin_policy", OriginPolicy)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)

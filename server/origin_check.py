@@ -5,6 +5,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from server import keys
+from server.forwarded import FORWARDED
 
 # Methods a browser lets any page send cross-site without asking the server first, and that
 # change nothing here. Everything else (POST ...) and every WebSocket upgrade is checked.
@@ -27,10 +28,11 @@ def local_port(request: web.Request) -> int | None:
 async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse (`OriginRefused`, a 403) a foreign page's upgrade or POST before the handler."""
     if needs_origin_check(request):
+        forwarded = request.get(FORWARDED)  # behind a trusted proxy: what the browser used
         request.app[keys.ORIGIN_POLICY].check(
             request.headers.get(hdrs.ORIGIN),
             scheme=request.scheme,
-            host=request.headers.get(hdrs.HOST),
-            port=local_port(request),
+            host=forwarded.host if forwarded else request.headers.get(hdrs.HOST),
+            port=forwarded.port if forwarded else local_port(request),
         )
     return await handler(request)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
+from server.core.forwarded import TrustedProxies
 from server.core.origins import OriginPolicy
 
 ENV_PREFIX = "PROTOCOL_LAB_"
@@ -70,6 +71,12 @@ class Settings:
         "more web origins (scheme://host[:port], comma-separated) whose pages may open "
         "WebSockets and send POSTs; '*' allows any. The server's own address and localhost "
         "on its port are always allowed; requests without Origin (curl, scripts) too",
+    )
+    trusted_proxies: str = _option(
+        "",
+        "addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse "
+        "proxies in front of the server: only requests from them may say, in "
+        "X-Forwarded-For/-Proto/-Host, the client's address, https and the Host it used",
     )
     max_connections: int = _option(
         1000,
@@ -187,6 +194,10 @@ class Settings:
             OriginPolicy.from_setting(self.allowed_origins)
         except ValueError as exc:
             raise SettingsError(f"--allowed-origins: {exc}") from None
+        try:
+            TrustedProxies.from_setting(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"--trusted-proxies: {exc}") from None
 
     def _check_tls(self) -> None:
         if (self.cert is None) != (self.key is None):
