@@ -16,10 +16,16 @@ WHEELHOUSE := wheelhouse
 PIP_INSTALL := $(BIN)/python -m pip install --quiet \
 	$(if $(wildcard $(WHEELHOUSE)/*.whl),--no-index --find-links $(WHEELHOUSE))
 
-.PHONY: run test unit lint format system-deps browser screenshot wheelhouse clean bench
+.PHONY: run test unit lint format system-deps browser screenshot wheelhouse clean bench proxy
 
 run: $(VENV)/.installed-run
 	$(BIN)/python -m server $(ARGS)
+
+# Behind a real reverse proxy on https://127.0.0.1:8443 (HTTP/2, TLS with the local CA):
+#   make proxy PROXY=nginx      or PROXY=haproxy; launcher options and server options in ARGS
+PROXY ?= nginx
+proxy: $(VENV)/.installed-run
+	$(BIN)/python -m scripts.proxy --proxy $(PROXY) $(ARGS)
 
 test: lint system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
