@@ -46,7 +46,9 @@ class Profile:
     fanout_subscribers: int = 1000  # half WebSocket, half SSE
     fanout_messages: int = 100
     hold: int = 10_000  # half WebSocket, half SSE
-    servers: tuple[str, ...] = ("project", "aiohttp", "aiohttp-uvloop", "starlette", "websockets")
+    servers: tuple[str, ...] = (
+        *("project", "project-asyncio", "aiohttp", "aiohttp-uvloop", "starlette", "websockets"),
+    )
 
 
 FULL = Profile()

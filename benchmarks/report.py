@@ -18,7 +18,8 @@ HEADER = """\
 `make bench` (about 8 minutes, loopback only) starts the project as `make run` does
 (`python -m server`, default settings, only the connection limits raised) and, in the same
 run, minimal reference servers with the same endpoints (`benchmarks/reference/`: bare
-aiohttp, aiohttp + uvloop, starlette + uvicorn + sse-starlette, the websockets library). It
+aiohttp, aiohttp + uvloop, starlette + uvicorn + sse-starlette, the websockets library),
+and the project once more with `--loop asyncio` for a same-loop comparison. It
 drives them with the same load, in turn, round after round; `wrk` for HTTP and a raw-socket
 load generator in its own process (`benchmarks/loadgen.py`) for WebSocket and SSE. Every
 figure is a median over the rounds and every comparison a ratio of medians: on a shared
@@ -44,13 +45,15 @@ DEFINITIONS = """\
 - **Server CPU per operation**: CPU time of the server process, all threads, from
   `/proc/PID/task/*/schedstat` (nanoseconds on a CPU) read at the start and the end of the
   measured window, divided by the operations the load generator completed in that window
-  (WS: echoes received; SSE: events received; HTTP: wrk's requests). It does not depend on
-  how busy the rest of the machine is, which is why targets use it.
+  (WS: echoes received; SSE: events received; HTTP: wrk's requests). It depends far less
+  than rates do on how busy the rest of the machine is (caches and clock speed still
+  move it some), which is why the targets use it.
 - **ops/s**: the same operations divided by the window's wall time. On two shared cores it
   follows the machine's load more than the server.
-- **CPU-bound**: the side (server or load generator) that used more CPU per wall second in
-  the window. The load generator is meant to be the cheaper one; when it is not, ops/s and
-  latency describe the load generator, while CPU per operation is still the server's.
+- **CPU-bound**: the side whose process kept its core busy (at least 0.85 CPU seconds per
+  second) in the window: "server" or "load generator". "neither (CPU shared)" means both
+  were waiting for a CPU that other programs held: then ops/s and latency describe the
+  machine, while CPU per operation is still the server's own cost.
 - **RSS per idle connection**: `VmRSS` of the server (`/proc/PID/status`) once settled with
   N connections held, minus before, divided by N.
 - **Fan-out delivery delay**: arrival time at a subscriber minus the publisher's send time,

@@ -67,7 +67,7 @@ def measure(ctx: Context, spec: ServerSpec, *extra: str) -> dict[str, Any]:
 def run(ctx: Context) -> Section:
     p = ctx.profile
     contenders: list[tuple[str, ServerSpec, tuple[str, ...]]] = [
-        (spec.key, spec, ()) for spec in ctx.servers if "ws" in spec.protocols
+        (spec.key, spec, ()) for spec in ctx.servers if spec.idle_memory
     ]
     if any(spec.key == PROJECT.key for spec in ctx.servers):
         tls_dir = ctx.scratch / "tls"

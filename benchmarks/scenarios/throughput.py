@@ -32,6 +32,8 @@ ROWS = {
     "http": "HTTP POST echo",
 }
 UNITS = {"ws": "µs/msg", "sse": "µs/event", "http": "µs/req"}
+# The peers of the uvloop target (issue 10): the other servers on a fast loop.
+PEERS = ("aiohttp-uvloop", "starlette", "websockets")
 
 
 def measure(ctx: Context, row: str, spec: ServerSpec) -> dict[str, Any]:
@@ -105,9 +107,7 @@ def _summarise(
             "p99_ms": median([r["latency_ms"]["p99"] for r in results]),
             "server_cores": server_cores,
             "client_cores": client_cores,
-            "bound": (
-                "server" if (server_cores or 0) >= (client_cores or 0) else "load generator"
-            ),
+            "bound": bound(server_cores, client_cores),
             "cpu_sources_disagree_by": max(
                 abs(r["server_stat_cpu_s"] - r["server_cpu_s"]) / r["server_cpu_s"]
                 for r in results
@@ -123,21 +123,57 @@ def _summarise(
     return out
 
 
+SATURATED_CORES = 0.85  # a one-threaded process this busy is waiting on its own CPU
+
+
+def bound(server_cores: float | None, client_cores: float | None) -> str:
+    """Which side limited the rate: one that kept its core busy; when neither did, the
+    machine's other work did (both processes were waiting for a CPU)."""
+    server, client = server_cores or 0.0, client_cores or 0.0
+    if server >= SATURATED_CORES and client >= SATURATED_CORES:
+        return "both"
+    if server >= SATURATED_CORES:
+        return "server"
+    if client >= SATURATED_CORES:
+        return "load generator"
+    return "neither (CPU shared)"
+
+
 def _label(ctx: Context, key: str) -> str:
     return next(spec.label for spec in ctx.servers if spec.key == key)
 
 
 def _cpu_table(ctx: Context, summary: dict[str, dict[str, dict[str, Any]]]) -> Table:
     keys = [spec.key for spec in ctx.servers]
-    headers = ["work", *(_label(ctx, k) for k in keys), "project ÷ bare aiohttp"]
+    # (numerator, denominator): the target's ratio first, then the same-loop ones.
+    ratios = [
+        (num, den)
+        for num, den in (
+            ("project", BASELINE),
+            ("project-asyncio", BASELINE),
+            ("project", "aiohttp-uvloop"),
+        )
+        if num in keys and den in keys
+    ]
+    headers = [
+        "work",
+        *(_label(ctx, k) for k in keys),
+        *(f"{_label(ctx, num)} ÷ {_label(ctx, den)}" for num, den in ratios),
+    ]
     rows = []
     for row, label in ROWS.items():
         cells = [f"{label} ({UNITS[row]})"]
         for key in keys:
             values = summary[row].get(key)
             cells.append(fmt(values["cpu_us_per_op"]) if values else "—")
-        project = summary[row].get("project", {})
-        cells.append(f"**{fmt_ratio(project.get('ratio_to_bare'))}**")
+        for i, (num, den) in enumerate(ratios):
+            value = fmt_ratio(
+                ratio(
+                    summary[row].get(num, {}).get("cpu_us_per_op"),
+                    summary[row].get(den, {}).get("cpu_us_per_op"),
+                )
+            )
+            cells.append(f"**{value}**" if i == 0 else value)
         rows.append(cells)
     return Table(
         headers,
@@ -249,7 +285,7 @@ def uvloop_target(
         peers = {
             key: v["cpu_us_per_op"]
             for key, v in summary[row].items()
-            if key != "project" and v["cpu_us_per_op"] is not None
+            if key in PEERS and v["cpu_us_per_op"] is not None
         }
         if project is None or not peers:
             met = None
