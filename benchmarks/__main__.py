@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import os
 import shutil
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", nargs="+", choices=sorted(SCENARIOS), help="run these scenarios only"
     )
     parser.add_argument("--rounds", type=int, help="override the profile's rounds")
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=[spec.key for spec in ALL],
+        help="override the profile's servers (the project and bare aiohttp are the targets')",
+    )
     return parser
 
 
@@ -53,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     profile = SMOKE if args.smoke else FULL
     if args.rounds:
-        from dataclasses import replace
-
-        profile = replace(profile, rounds=args.rounds)
+        profile = dataclasses.replace(profile, rounds=args.rounds)
+    if args.servers:
+        profile = dataclasses.replace(profile, servers=tuple(args.servers))
     if shutil.which("wrk") is None:
         print("wrk is not installed: run `make system-deps` (Debian package wrk)", file=sys.stderr)
         return 2

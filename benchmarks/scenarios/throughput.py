@@ -102,6 +102,7 @@ def _summarise(
         server_cores, client_cores = med("server_cores"), med("client_cores")
         out[key] = {
             "cpu_us_per_op": med("cpu_us_per_op"),
+            "cpu_us_per_op_rounds": [r["cpu_us_per_op"] for r in results],
             "ops_per_s": med("ops_per_s"),
             "p50_ms": median([r["latency_ms"]["p50"] for r in results]),
             "p99_ms": median([r["latency_ms"]["p99"] for r in results]),
@@ -187,6 +188,7 @@ def _detail_table(ctx: Context, summary: dict[str, dict[str, dict[str, Any]]]) -
         "work",
         "server",
         "CPU µs/op",
+        "each round",
         "÷ bare",
         "ops/s",
         "p50 ms",
@@ -206,6 +208,7 @@ def _detail_table(ctx: Context, summary: dict[str, dict[str, dict[str, Any]]]) -
                     label,
                     spec.label,
                     fmt(values["cpu_us_per_op"]),
+                    " / ".join(fmt(v) for v in values["cpu_us_per_op_rounds"]),
                     fmt_ratio(values["ratio_to_bare"]),
                     fmt(values["ops_per_s"], 0),
                     fmt(values["p50_ms"], 2),
