@@ -362,6 +362,7 @@ async def ws_echo(args: argparse.Namespace) -> dict[str, Any]:
     rtt = quantiles([ns / 1e6 for ns in stats.rtt_ns])
     return {
         "operations": count,
+        "total_operations": stats.received,  # warm-up included: to compare with the server's
         "connections": len(echoes),
         "errors": errors[:5],
         "latency_ms": rtt,
@@ -380,10 +381,12 @@ async def sse(args: argparse.Namespace) -> dict[str, Any]:
     with Window(args.server_pid) as window:
         await asyncio.sleep(args.duration)  # the measured window: the streams flow meanwhile
         count = stats.events - start_count
+    total = stats.events
     for conn in conns:
         conn.close()
     return {
         "operations": count,
+        "total_operations": total,  # warm-up included: to compare with the server's
         "connections": len(conns),
         "errors": errors[:5],
         "latency_ms": quantiles(stats.age_ms),

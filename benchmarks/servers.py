@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 2.0
 # Raised for every run of the project: 1000+ connections from one address are the load.
 PROJECT_LIMITS = ("--max-connections", "0", "--max-connections-per-ip", "0")
 

@@ -22,7 +22,7 @@ from benchmarks.harness import (
     median,
     ratio,
 )
-from benchmarks.servers import PROJECT, ServerSpec
+from benchmarks.servers import PROJECT, Running, ServerSpec
 
 TITLE = "Server CPU per operation"
 BASELINE = "aiohttp"
@@ -41,6 +41,7 @@ def measure(ctx: Context, row: str, spec: ServerSpec) -> dict[str, Any]:
     p = ctx.profile
     running = ctx.server(spec)
     window = [*("--warmup", str(p.warmup_s), "--duration", str(p.duration_s))]
+    counted_before = _server_count(running, row) if spec.key.startswith("project") else None
     if row == "ws":
         result = ctx.loadgen(
             "ws-echo",
@@ -53,8 +54,11 @@ def measure(ctx: Context, row: str, spec: ServerSpec) -> dict[str, Any]:
             "sse", running, *("--conns", str(p.conns), "--size", str(p.sse_size), *window)
         )
     else:
-        ctx.wrk(running, p.warmup_s)  # warm-up, not counted
+        warm = ctx.wrk(running, p.warmup_s)  # warm-up, not in the window
         result = ctx.wrk(running, p.duration_s)
+        result["total_operations"] = warm["operations"] + result["operations"]
+    if counted_before is not None:
+        result["server_counted"] = _server_count(running, row) - counted_before
     ops = result["operations"]
     wall = result["wall_s"]
     result["cpu_us_per_op"] = result["server_cpu_s"] / ops * 1e6 if ops else None
@@ -62,6 +66,12 @@ def measure(ctx: Context, row: str, spec: ServerSpec) -> dict[str, Any]:
     result["server_cores"] = result["server_cpu_s"] / wall if wall else None
     result["client_cores"] = result["client_cpu_s"] / wall if wall else None
     return result
+
+
+def _server_count(running: Running, row: str) -> int:
+    """Messages (responses, events) the project says it has sent on `row`'s protocol."""
+    stats = get_json(f"{running.url}/api/stats")
+    return int(stats["protocols"][row]["messages_out"])
 
 
 def run(ctx: Context) -> Section:
@@ -83,7 +93,7 @@ def run(ctx: Context) -> Section:
         title=TITLE,
         intro=_intro(ctx),
         tables=[_cpu_table(ctx, summary), _detail_table(ctx, summary)],
-        notes=_notes(summary),
+        notes=_notes(summary, samples),
         targets=[*_targets(ctx, summary), uvloop_target(ctx, summary, _project_loop(ctx))],
         chart=_chart(ctx, summary),
         data={"rounds": samples, "medians": summary},
@@ -230,7 +240,10 @@ def _detail_table(ctx: Context, summary: dict[str, dict[str, dict[str, Any]]]) -
     )
 
 
-def _notes(summary: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+def _notes(
+    summary: dict[str, dict[str, dict[str, Any]]],
+    rounds: dict[str, dict[str, list[dict[str, Any]]]],
+) -> list[str]:
     notes = []
     disagreements = [
         v["cpu_sources_disagree_by"]
@@ -243,6 +256,20 @@ def _notes(summary: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             "Independent check of the CPU figure: `/proc/PID/stat` (utime + stime, 10 ms "
             "ticks) agrees with the schedstat sum within "
             f"{max(disagreements) * 100:.1f} % on every measurement."
+        )
+    counts = [
+        f"{ROWS[row]}: server {r['server_counted']:,}, load generator {r['total_operations']:,}"
+        for row, by_server in rounds.items()
+        for r in by_server.get("project", [])[-1:]
+        if "server_counted" in r
+    ]
+    if counts:
+        notes.append(
+            "Independent count (the project's own `/api/stats` `messages_out`, against what "
+            "the load generator received over its whole run, warm-up included; last round): "
+            + "; ".join(counts)
+            + ". The server's count is the higher by what was in flight when the load "
+            "generator stopped (for SSE, events still in socket buffers)."
         )
     errors = {
         f"{row}/{key}": v["errors"]
