@@ -9,6 +9,7 @@ import { byId } from "./dom.js";
 import { loadConfig, watchServer } from "./server-status.js";
 import { followHiddenLists } from "./ui.js";
 import { setupCompare } from "./views/compare.js";
+import { setupConnLimit } from "./views/connlimit.js";
 import { setupDiagnose } from "./views/diagnose.js";
 import { setupEchoPanels } from "./views/panels.js";
 import { setupPush } from "./views/push.js";
@@ -88,6 +89,7 @@ async function boot() {
   setupPush();
   setupRooms();
   setupDiagnose();
+  setupConnLimit();
   announceTab(); // after every view listens, so a page opened at #push starts its view
   document.documentElement.dataset.ready = "true";
 }

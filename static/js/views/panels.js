@@ -6,6 +6,7 @@
 import { Backoff } from "../backoff.js";
 import { formatMs } from "../chart.js";
 import { byId, formatBytes } from "../dom.js";
+import { protocolMetric, websocketProtocolMetric } from "../nexthop.js";
 import { WS_BACKOFF, pageId } from "../page.js";
 import * as http from "../protocols/http.js";
 import * as sse from "../protocols/sse.js";
@@ -231,6 +232,7 @@ function wsMetrics(panel) {
       source: "measured",
       detail: close ? `reason: ${close.reason ? `“${close.reason}”` : "(none)"} · ${close.wasClean ? "clean close handshake" : "no close handshake"}` : "CloseEvent code and reason",
     },
+    websocketProtocolMetric(),
     serverMetric("ws", "open"),
   ];
 }
@@ -265,6 +267,7 @@ function sseMetrics(panel) {
       source: "page",
       detail: "plus one HTTP POST per message sent, over the browser's pooled connections",
     },
+    protocolMetric(["/sse/", "/http/room/"], "its last POST (the stream gets an entry only when it ends)"),
     serverMetric("sse", "open"),
   ];
 }
@@ -291,6 +294,7 @@ function httpMetrics(panel) {
       source: "measured",
       detail: "requests whose Resource Timing shows a connect (connectEnd > connectStart); the rest reused a pooled connection",
     },
+    protocolMetric(["/http/echo"], "the last request"),
     serverMetric("http", "in flight"),
   ];
 }
