@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Route
+    from playwright.sync_api import Page, Route
 
     from tests.browser.conftest import LabPage, ServerProcess
 
@@ -33,6 +33,35 @@ def test_each_panel_round_trips_a_message(lab: LabPage, key: str) -> None:
     expect(page.locator(f"#{key}-log li.dir-in", has_text=text)).to_have_count(1)
     round_trip = page.locator(f"#{key}-metrics .metric").first.locator(".value")
     expect(round_trip).to_have_text(re.compile(r"^\d[\d.]* m?s · \d"))
+
+
+BUSY_MS = 1000
+
+
+@pytest.mark.parametrize("key", ["ws", "sse", "http"])
+def test_page_work_is_not_timed_as_part_of_the_round_trip(lab: LabPage, key: str) -> None:
+    """The panels read 10-14 ms where a bare WebSocket took 1 ms: writing the log line of the
+    message just sent kept the echo waiting in the task queue. Here every change of the log
+    costs a second of page work; the round trip must not contain it."""
+    page = lab.open()
+    expect(page.locator(f"#{key}-state")).to_have_text(OPEN_STATE[key])
+    page.evaluate(
+        """([key, busyMs]) => {
+          new MutationObserver(() => {
+            const until = performance.now() + busyMs;
+            while (performance.now() < until);
+          }).observe(document.getElementById(`${key}-log`), { childList: true, subtree: true });
+        }""",
+        [key, BUSY_MS],
+    )
+    page.fill(f"#{key}-input", "time the network")
+    page.press(f"#{key}-input", "Enter")
+    expect(page.locator(f"#{key}-log li.dir-in", has_text="time the network")).to_have_count(1)
+    round_trip = page.locator(f"#{key}-metrics .metric").first.locator(".value")
+    expect(round_trip).to_have_text(re.compile(r"^\d[\d.]* m?s · "))
+    value, unit = round_trip.inner_text().split(" · ")[0].split()
+    last_ms = float(value) * (1000 if unit == "s" else 1)
+    assert last_ms < BUSY_MS, f"{key}: the round trip ({last_ms} ms) includes the page's work"
 
 
 def test_websocket_sizes_follow_the_framing_rules(lab: LabPage) -> None:
@@ -202,8 +231,10 @@ def test_tabs_work_from_the_keyboard(lab: LabPage) -> None:
     expect(page.locator("#tab-compare")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#view-compare")).to_be_visible()
     expect(page.locator("#view-echo")).to_be_hidden()
-    page.keyboard.press("End")  # the last tab, whichever view it is
-    expect(page.locator('[role="tab"]').last).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("End")  # the last tab, whichever view that is
+    last_tab = page.locator('[role="tab"]').last
+    expect(last_tab).to_have_attribute("aria-selected", "true")
+    expect(page.locator(f"#{last_tab.get_attribute('aria-controls')}")).to_be_visible()
     page.keyboard.press("Home")
     expect(page.locator("#view-echo")).to_be_visible()
 
@@ -292,3 +323,68 @@ def test_what_am_i_looking_at_links_open_the_docs(lab: LabPage) -> None:
     page.locator(".site-footer a", has_text="docs/page.md").click()
     expect(page).to_have_url(f"{lab.base_url}/docs/page.md")
     expect(page.locator("body")).to_contain_text("# The comparison page")
+
+
+def open_sse_streams(page: Page, base_url: str) -> int:
+    """SSE streams the server holds open right now (all clients)."""
+    stats = page.request.get(f"{base_url}/api/stats").json()
+    return int(stats["protocols"]["sse"]["open"])
+
+
+def test_the_sse_panel_streams_only_while_its_view_is_shown(lab: LabPage) -> None:
+    """Every tab used to hold an SSE stream whatever it showed: six tabs took all six
+    connections the browser allows per host, and the seventh tab's requests waited for ever."""
+    page = lab.open()
+    expect(page.locator("#sse-state")).to_have_text("open")
+    page.click("#tab-compare")
+    expect(page.locator("#sse-state")).to_have_text("closed")
+    expect(page.locator("#sse-log li", has_text="view not shown: stream closed")).to_have_count(1)
+    page.click("#tab-echo")
+    expect(page.locator("#sse-state")).to_have_text("open")
+    # A hidden browser tab (another tab in front, a minimised window) closes it too.
+    page.evaluate(
+        """() => {
+          Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+          document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    expect(page.locator("#sse-state")).to_have_text("closed")
+    page.evaluate(
+        """() => {
+          Object.defineProperty(document, "visibilityState", { value: "visible", configurable: true });
+          document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    expect(page.locator("#sse-state")).to_have_text("open")
+
+
+def test_a_page_opened_on_another_view_holds_no_stream(lab: LabPage) -> None:
+    """Seven tabs on the page, none on Side by side: the seventh still gets its answers."""
+    pages = [lab.open("#compare")]
+    for _ in range(6):
+        extra = pages[0].context.new_page()
+        extra.goto(f"{lab.base_url}/#compare")
+        extra.wait_for_selector("html[data-ready='true']", state="attached")
+        pages.append(extra)
+    last = pages[-1]
+    expect(last.locator("#sse-state")).to_have_text("closed")
+    last.click("#tab-echo")  # the panels of the seventh tab: its HTTP echo must answer
+    last.fill("#http-input", "seventh tab")
+    last.press("#http-input", "Enter")
+    expect(last.locator("#http-log li.dir-in", has_text="seventh tab")).to_have_count(1)
+
+
+def test_a_request_held_back_by_the_browser_says_why(lab: LabPage) -> None:
+    """A request that waits for seconds names the likely cause instead of 'busy' for ever."""
+    page = lab.open()
+    expect(page.locator("#http-state")).to_have_text("ready")
+    answered = []
+    # The request never reaches the server: as if the browser's connections were all taken.
+    page.route("**/http/echo**", lambda route: answered.append(route))
+    page.fill("#http-input", "stuck")
+    page.press("#http-input", "Enter")
+    expect(page.locator("#http-state-detail")).to_contain_text("six connections", timeout=15_000)
+    for route in answered:  # let it through at last: it is answered, and the state clears
+        route.fulfill(status=200, content_type="text/plain; charset=utf-8", body="stuck")
+    expect(page.locator("#http-log li.dir-in", has_text="stuck")).to_have_count(1)
+    expect(page.locator("#http-state")).to_have_text("ready")

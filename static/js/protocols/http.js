@@ -61,13 +61,15 @@ export async function request(url, init = {}) {
     timing.cancel();
     throw error;
   }
-  const finishedAt = performance.now();
   const entry = await timing.entry;
   const result = {
     status: response.status,
     text,
-    startedAt,
-    finishedAt,
+    // The browser's own timing of the exchange (Resource Timing: fetch start to the last
+    // byte), so that page work around it (promise callbacks, rendering) is not counted; the
+    // script's clock only when the browser gave no entry.
+    startedAt: entry ? entry.startTime : startedAt,
+    finishedAt: entry && entry.responseEnd > 0 ? entry.responseEnd : performance.now(),
     // Computed for HTTP/1.1 only: HTTP/2 and 3 compress headers (HPACK/QPACK).
     headerBytes:
       !entry || entry.nextHopProtocol === "http/1.1"
@@ -231,12 +233,24 @@ export async function postRoom(room, body, via) {
  * @property {number} newConnections requests that opened a TCP connection (Resource Timing)
  */
 
+const STALLED_AFTER_MS = 3000;
+const STALLED =
+  "waiting for 3 s or more: the browser is probably holding the request back. Over HTTP/1.1 it " +
+  "opens at most six connections to a host, and streams in other tabs of this page can hold " +
+  "them all; close some tabs (lab 06, step 4)";
+
 /** Bookkeeping shared by the HTTP transports: counts and the status they report. */
 function requestLog(onStatus) {
   const counts = { requests: 0, failures: 0, newConnections: 0, inFlight: 0 };
   let closed = false;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let slow;
   // After close(), a request still finishing must not turn the badge back to "ready".
   const report = (state, detail) => closed || onStatus({ state, detail, ...counts });
+  const settled = () => {
+    counts.inFlight -= 1;
+    if (counts.inFlight === 0) clearTimeout(slow);
+  };
   return {
     counts,
     report,
@@ -249,17 +263,21 @@ function requestLog(onStatus) {
       counts.requests += 1;
       counts.inFlight += 1;
       report("busy", `${counts.inFlight} request(s) in flight`);
+      // The echo answers in milliseconds; seconds of silence are almost always the browser
+      // holding the request back, not the server being slow.
+      clearTimeout(slow);
+      slow = setTimeout(() => report("busy", STALLED), STALLED_AFTER_MS);
     },
     /** @param {{status: number, newConnection: boolean, finishedAt: number, startedAt: number}} result */
     succeeded(result) {
-      counts.inFlight -= 1;
+      settled();
       if (result.newConnection) counts.newConnections += 1;
       const ms = (result.finishedAt - result.startedAt).toFixed(1);
       report(counts.inFlight ? "busy" : "ready", `last request: ${result.status} in ${ms} ms`);
     },
     /** @param {unknown} error */
     failed(error) {
-      counts.inFlight -= 1;
+      settled();
       counts.failures += 1;
       report("failed", `last request failed: ${describeError(error)}`);
     },

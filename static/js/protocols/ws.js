@@ -65,7 +65,7 @@ export function frameCost(text, masked) {
 
 /**
  * One WebSocket kept open with backoff. `url` is a function so a resume cursor can change.
- * @param {{url: () => string, onText: (text: string) => void, onStatus: (s: SocketStatus) => void, backoff: Backoff}} options
+ * @param {{url: () => string, onText: (text: string, arrivedAt: number) => void, onStatus: (s: SocketStatus) => void, backoff: Backoff}} options
  */
 function keepOpen({ url, onText, onStatus, backoff }) {
   /** @type {WebSocket | null} */
@@ -97,7 +97,9 @@ function keepOpen({ url, onText, onStatus, backoff }) {
       onStatus({ state: "open", detail: `connection #${opened} open`, opened, extensions: current.extensions });
     });
     current.addEventListener("message", (event) => {
-      if (typeof event.data === "string") onText(event.data);
+      // event.timeStamp: when the message reached the page, before it waited in the task
+      // queue behind the page's own work (performance.now() clock).
+      if (typeof event.data === "string") onText(event.data, event.timeStamp);
     });
     current.addEventListener("close", (event) => {
       const close = {
@@ -182,8 +184,8 @@ export function openEcho({ onMessage, onStatus, backoff = new Backoff(), timeout
       if (status.close) failPending(`connection closed: ${status.close.meaning}`);
       onStatus(status);
     },
-    onText(text) {
-      const receivedAt = performance.now();
+    onText(text, arrivedAt) {
+      const receivedAt = arrivedAt;
       const item = pending.shift();
       const cost = frameCost(text, false);
       const late = item?.settled ?? false;

@@ -49,7 +49,7 @@ function serverMetric(protocol, what) {
  * @param {(handlers: {onMessage: Function, onStatus: Function}) => {send: Function, close: Function}} open
  * @param {(panel: object) => import("../ui.js").Metric[]} metrics
  */
-function setupEchoPanel(key, open, metrics) {
+function setupEchoPanel(key, open, metrics, { onlyWhileShown = false } = {}) {
   const ui = {
     state: byId(`${key}-state`),
     detail: byId(`${key}-state-detail`),
@@ -74,50 +74,102 @@ function setupEchoPanel(key, open, metrics) {
     autoTimer: /** @type {ReturnType<typeof setInterval> | undefined} */ (undefined),
   };
 
+  /**
+   * While a round trip is in flight, the page writes no log line and no figure for this
+   * panel: the echo would wait behind that work in the browser's task queue and
+   * its round trip would time the page, not the network. The lines are written, in order,
+   * once it is back.
+   * @type {Array<() => void>}
+   */
+  const deferred = [];
+  let inFlight = 0;
+  function flush() {
+    for (const write of deferred.splice(0)) write();
+    schedule();
+  }
+
   const handlers = {
     onMessage(message) {
-      if (message.dir === "out") {
-        panel.lastOut = message.cost ?? null;
-        logLine(ui.log, { dir: "out", kind: message.kind, text: labelled(message), size: sizeOf(message.cost), note: message.note });
-      } else if (message.dir === "in") {
-        if (message.lastEventId) panel.lastEventId = message.lastEventId;
-        panel.received.mark();
-        panel.lastIn = message.cost ?? null;
-        logLine(ui.log, {
-          dir: "in",
-          kind: message.kind,
-          text: labelled(message),
-          size: sizeOf(message.cost),
-          extra: message.rttMs !== undefined ? `${formatMs(message.rttMs)}${message.late ? " (late)" : ""}` : undefined,
-        });
-      } else if (message.dir === "error") {
-        logLine(ui.log, { dir: "error", text: message.text });
-      } else if (message.kind === "gap") {
-        logLine(ui.log, { dir: "note", text: `history lost ${message.lost} message(s)` });
-      }
-      schedule();
+      if (inFlight > 0) deferred.push(() => show(message));
+      else show(message);
     },
-    onStatus(status) {
-      const previous = panel.status;
-      rememberFailure(previous, status);
-      panel.status = status;
-      // Counted here, not by the transport: Connect after Disconnect opens a new transport.
-      if (status.state === "open" && previous.state !== "open") panel.opened += 1;
-      if (status.close) panel.lastClose = status.close;
-      // A final close is told by the state line itself.
-      if (status.close && status.state !== "closed") {
-        const reason = status.close.reason ? ` “${status.close.reason}”` : " (no reason)";
-        logLine(ui.log, { dir: "note", text: `closed ${status.close.meaning}${reason}, ${status.close.wasClean ? "clean" : "not clean"}` });
-      }
-      if (worthLogging(previous, status)) logStatus(ui.log, status);
-      showStatus(ui, status);
-      schedule();
-    },
+    // States are shown at once: they change rarely mid-flight, and a request held back for
+    // seconds must say so while it waits.
+    onStatus: showState,
   };
+
+  function show(message) {
+    if (message.dir === "out") {
+      panel.lastOut = message.cost ?? null;
+      logLine(ui.log, { dir: "out", kind: message.kind, text: labelled(message), size: sizeOf(message.cost), note: message.note });
+    } else if (message.dir === "in") {
+      if (message.lastEventId) panel.lastEventId = message.lastEventId;
+      panel.received.mark();
+      panel.lastIn = message.cost ?? null;
+      logLine(ui.log, {
+        dir: "in",
+        kind: message.kind,
+        text: labelled(message),
+        size: sizeOf(message.cost),
+        extra: message.rttMs !== undefined ? `${formatMs(message.rttMs)}${message.late ? " (late)" : ""}` : undefined,
+      });
+    } else if (message.dir === "error") {
+      logLine(ui.log, { dir: "error", text: message.text });
+    } else if (message.kind === "gap") {
+      logLine(ui.log, { dir: "note", text: `history lost ${message.lost} message(s)` });
+    }
+    schedule();
+  }
+
+  function showState(status) {
+    const previous = panel.status;
+    rememberFailure(previous, status);
+    panel.status = status;
+    // Counted here, not by the transport: Connect after Disconnect opens a new transport.
+    if (status.state === "open" && previous.state !== "open") panel.opened += 1;
+    if (status.close) panel.lastClose = status.close;
+    // A final close is told by the state line itself.
+    if (status.close && status.state !== "closed") {
+      const reason = status.close.reason ? ` “${status.close.reason}”` : " (no reason)";
+      logLine(ui.log, { dir: "note", text: `closed ${status.close.meaning}${reason}, ${status.close.wasClean ? "clean" : "not clean"}` });
+    }
+    if (worthLogging(previous, status)) logStatus(ui.log, status);
+    showStatus(ui, status);
+    schedule();
+  }
 
   function connect() {
     if (panel.conn && panel.status.state !== "closed") return;
     panel.conn = open(handlers);
+  }
+
+  // A stream holds one of the six HTTP/1.1 connections a browser opens to a host, for as long
+  // as it is open, in every tab: six tabs would hold them all and the seventh would wait for
+  // ever. So a panel that streams keeps its stream open only while someone can see it: its
+  // view is the shown tab, and the browser tab is not hidden. Disconnect by hand stays.
+  let shownTab = "echo";
+  let closedByHand = false;
+  const shown = () => shownTab === "echo" && document.visibilityState !== "hidden";
+  function followVisibility() {
+    if (!onlyWhileShown || closedByHand) return;
+    const streaming = Boolean(panel.conn) && panel.status.state !== "closed";
+    if (shown() && !streaming) {
+      logLine(ui.log, { dir: "note", text: "view shown again: reopening the stream" });
+      connect();
+    } else if (!shown() && streaming) {
+      logLine(ui.log, {
+        dir: "note",
+        text: "view not shown: stream closed, so that it does not hold one of the browser's six connections to this server",
+      });
+      panel.conn?.close();
+    }
+  }
+  if (onlyWhileShown) {
+    window.addEventListener("tabshown", (event) => {
+      shownTab = /** @type {CustomEvent} */ (event).detail;
+      followVisibility();
+    });
+    document.addEventListener("visibilitychange", followVisibility);
   }
 
   /** Send and record the round trip; failures are already in the log. */
@@ -138,18 +190,23 @@ function setupEchoPanel(key, open, metrics) {
       });
       return;
     }
+    inFlight += 1;
     try {
       const trip = await panel.conn.send(text, kind);
       panel.rtt.add(trip.rttMs);
       // The round trip knows the whole cost (for SSE: the POST's response as well).
-      panel.lastOut = trip.out;
-      panel.lastIn = trip.in;
+      deferred.push(() => {
+        panel.lastOut = trip.out;
+        panel.lastIn = trip.in;
+      });
     } catch (error) {
       if (key !== "http" && !(error instanceof http.HttpError) && !(error instanceof TypeError)) {
-        logLine(ui.log, { dir: "error", text: `not echoed: ${error.message}` });
+        deferred.push(() => logLine(ui.log, { dir: "error", text: `not echoed: ${error.message}` }));
       }
+    } finally {
+      inFlight -= 1;
+      if (inFlight === 0) flush();
     }
-    schedule();
   }
 
   function ping() {
@@ -173,12 +230,19 @@ function setupEchoPanel(key, open, metrics) {
       }, 1000);
     }
   });
-  document.querySelector(`#${key}-connect`)?.addEventListener("click", connect);
-  document.querySelector(`#${key}-disconnect`)?.addEventListener("click", () => panel.conn?.close());
+  document.querySelector(`#${key}-connect`)?.addEventListener("click", () => {
+    closedByHand = false;
+    connect();
+  });
+  document.querySelector(`#${key}-disconnect`)?.addEventListener("click", () => {
+    closedByHand = true;
+    panel.conn?.close();
+  });
 
   let scheduled = false;
   function schedule() {
-    if (scheduled) return;
+    if (scheduled || inFlight > 0) return; // flush() schedules once the round trip is back
+
     scheduled = true;
     requestAnimationFrame(() => {
       scheduled = false;
@@ -188,7 +252,9 @@ function setupEchoPanel(key, open, metrics) {
   }
   setInterval(schedule, 500);
 
-  connect();
+  // Opened at once, or (a stream) by the first `tabshown`, once the page knows its tab.
+  if (onlyWhileShown) showState({ state: "closed", detail: "opens while this view is shown" });
+  else connect();
   return { panel, send, ui };
 }
 
@@ -314,6 +380,7 @@ export function setupEchoPanels() {
     "sse",
     (handlers) => sse.openEcho({ ...handlers, room: ECHO_ROOM, user: "sse-panel", retryMs: getConfig()?.sse_retry ?? null }),
     sseMetrics,
+    { onlyWhileShown: true },
   );
   setupEchoPanel("http", (handlers) => http.openEcho(handlers), httpMetrics);
 
