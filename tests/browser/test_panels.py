@@ -325,10 +325,15 @@ def test_what_am_i_looking_at_links_open_the_docs(lab: LabPage) -> None:
     expect(page.locator("body")).to_contain_text("# The comparison page")
 
 
-def open_sse_streams(page: Page, base_url: str) -> int:
-    """SSE streams the server holds open right now (all clients)."""
-    stats = page.request.get(f"{base_url}/api/stats").json()
-    return int(stats["protocols"]["sse"]["open"])
+def set_visibility(page: Page, state: str) -> None:
+    """Make the page believe its browser tab is `state` ("hidden" or "visible")."""
+    page.evaluate(
+        """(state) => {
+          Object.defineProperty(document, "visibilityState", { value: state, configurable: true });
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
 
 
 def test_the_sse_panel_streams_only_while_its_view_is_shown(lab: LabPage) -> None:
@@ -342,19 +347,9 @@ def test_the_sse_panel_streams_only_while_its_view_is_shown(lab: LabPage) -> Non
     page.click("#tab-echo")
     expect(page.locator("#sse-state")).to_have_text("open")
     # A hidden browser tab (another tab in front, a minimised window) closes it too.
-    page.evaluate(
-        """() => {
-          Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
-          document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
+    set_visibility(page, "hidden")
     expect(page.locator("#sse-state")).to_have_text("closed")
-    page.evaluate(
-        """() => {
-          Object.defineProperty(document, "visibilityState", { value: "visible", configurable: true });
-          document.dispatchEvent(new Event("visibilitychange"));
-        }"""
-    )
+    set_visibility(page, "visible")
     expect(page.locator("#sse-state")).to_have_text("open")
 
 
