@@ -233,7 +233,8 @@ def _detail_table(ctx: Context, summary: dict[str, dict[str, dict[str, Any]]]) -
         rows,
         caption=(
             "Throughput, latency and who was busy (medians). Latency: WS = round trip of one "
-            "message with the others in flight; SSE = age of the newest event in each read "
+            "message with the others in flight (mostly queueing: in flight ÷ rate); "
+            "SSE = age of the newest event in each read "
             "(server `ts` to arrival, ms resolution); HTTP = wrk's request latency. Cores = "
             "CPU seconds per wall second over the measured window."
         ),
