@@ -1,6 +1,5 @@
-"""Protocol Lab server: WebSocket, Server-Sent Events and plain HTTP side by side."""
+"""Protocol Lab server: WebSocket, Server-Sent Events and plain HTTP side by side.
 
-from server.app import create_app
-from server.settings import Settings
-
-__all__ = ["Settings", "create_app"]
+The package face is empty on purpose: `import server.core.rooms` (pure logic) must not load
+aiohttp. The app is `server.app.create_app`, its settings `server.settings.Settings`.
+"""

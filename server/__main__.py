@@ -4,7 +4,7 @@ import asyncio
 import errno
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from server.runner import Running, serve
 from server.settings import SettingsError, build_parser, load_settings
@@ -26,6 +26,15 @@ def banner(running: Running) -> str:
     return "\n".join(lines)
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop `--loop` names (None: asyncio's default)."""
+    if name == "uvloop":
+        import uvloop  # only imported when asked for; Settings checked that it is installed
+
+        return uvloop.new_event_loop
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server; returns the process exit status (2 for invalid options)."""
     try:
@@ -41,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(banner(running), flush=True)
 
     try:
-        asyncio.run(serve(settings, announce))
+        with asyncio.Runner(loop_factory=loop_factory(settings.loop)) as runner:
+            runner.run(serve(settings, announce))
     except OSError as exc:  # the port is taken, a certificate is unreadable: one line
         print(f"python -m server: error: {exc}", file=sys.stderr)
         if exc.errno == errno.EADDRINUSE:

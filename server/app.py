@@ -8,11 +8,9 @@ from server.core.forwarded import TrustedProxies
 from server.core.metrics import Metrics
 from server.core.origins import OriginPolicy
 from server.core.ratelimit import RateLimiterPool
+from server.core.refusals import Reason
 from server.core.rooms import DropReason, InMemoryHub, Subscription
-from server.errors import json_errors
-from server.forwarded import trust_forwarded
-from server.guard import head_received, write_in_time
-from server.origin_check import check_origin
+from server.edge.middlewares import MIDDLEWARES
 from server.request_head import report_request_head
 from server.routes import setup_routes
 from server.settings import Settings
@@ -21,14 +19,8 @@ from server.settings import Settings
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the Protocol Lab application; nothing runs until it is served."""
     settings = settings or Settings()
-    # Outermost first: the head deadline is lifted as soon as a request arrives, a request
-    # from a trusted proxy is seen as its client sent it, every response (error responses
-    # too) is written within a deadline, errors are mapped for everything inside, and the
-    # Origin check runs before any handler.
-    app = web.Application(
-        middlewares=[head_received, trust_forwarded, write_in_time, json_errors, check_origin],
-        client_max_size=settings.http_max_body,
-    )
+    # Their order is held, and explained, in server/edge/middlewares.py.
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.http_max_body)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.ORIGIN_POLICY] = OriginPolicy.from_setting(settings.allowed_origins)
@@ -47,7 +39,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
 def _make_hub(settings: Settings, metrics: Metrics) -> InMemoryHub:
     def count_drop(_subscription: Subscription, reason: DropReason) -> None:
         if reason is DropReason.SLOW_CONSUMER:
-            metrics.refused("slow_consumer")
+            metrics.refused(Reason.SLOW_CONSUMER)
 
     return InMemoryHub(
         history_size=settings.room_history,

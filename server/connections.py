@@ -12,65 +12,44 @@ the registration are one step: two requests racing for the last place cannot bot
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
+from typing import cast
 
-from aiohttp import WSCloseCode, web
-from aiohttp_sse import EventSourceResponse
+from server.core.refusals import Reason, Unavailable
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_REASON = b"server shutting down"
+Goodbye = Callable[[float], Awaitable[None]]  # tells one connection to go, within a grace
 
 
-class LimitReason(StrEnum):
-    """Which limit refused a connection (the key in `/api/stats` `refused`)."""
-
-    TOTAL = "max_connections"
-    PER_IP = "max_connections_per_ip"
-
-
-class ConnectionLimitReached(Exception):
+class ConnectionLimitReached(Unavailable):
     """A connection limit is reached; `reason` says which one, `str()` says it to the user."""
 
-    def __init__(self, message: str, reason: LimitReason) -> None:
+    def __init__(self, message: str, reason: Reason) -> None:
         super().__init__(message)
         self.reason = reason
 
 
 class Place:
-    """One held place in the registry; `attach` the response once it exists."""
+    """One held place in the registry; `attach` the connection once it exists."""
 
-    __slots__ = ("connection", "peer", "transport")
+    __slots__ = ("goodbye", "peer", "transport")
 
     def __init__(self, peer: str) -> None:
         self.peer = peer
-        self.connection: web.WebSocketResponse | EventSourceResponse | None = None
+        self.goodbye: Goodbye | None = None
         self.transport: asyncio.BaseTransport | None = None
 
-    def attach(
-        self,
-        connection: web.WebSocketResponse | EventSourceResponse,
-        transport: asyncio.BaseTransport | None,
-    ) -> None:
-        """Say which response holds this place, so that shutdown can close it."""
-        self.connection = connection
+    def attach(self, goodbye: Goodbye, transport: asyncio.BaseTransport | None) -> None:
+        """Say how to tell this connection to go (shutdown), and which socket it holds."""
+        self.goodbye = goodbye
         self.transport = transport
 
     async def say_goodbye(self, grace_s: float) -> None:
-        """End the stream, or close the WebSocket with 1001; cut a peer that will not take it."""
-        if isinstance(self.connection, EventSourceResponse):
-            self.connection.stop_streaming()
-        elif isinstance(self.connection, web.WebSocketResponse):
-            try:
-                async with asyncio.timeout(grace_s):
-                    await self.connection.close(
-                        code=WSCloseCode.GOING_AWAY, message=SHUTDOWN_REASON
-                    )
-            except TimeoutError:  # a peer that does not read would hold shutdown up forever
-                if isinstance(self.transport, asyncio.WriteTransport):
-                    self.transport.abort()
+        """Tell the connection to go: WebSocket close 1001, SSE end of stream (server/wire/)."""
+        if self.goodbye is not None:
+            await self.goodbye(grace_s)
 
 
 class LiveConnections:
@@ -93,43 +72,55 @@ class LiveConnections:
     def backlog_bytes(self) -> int:
         """Bytes written to open connections that their kernel buffers have not taken yet:
         what readers that do not keep up cost the server right now."""
+        # Duck-typed: uvloop's transports have the methods but not asyncio's classes.
         return sum(
-            place.transport.get_write_buffer_size()
+            cast(asyncio.WriteTransport, place.transport).get_write_buffer_size()
             for place in self._places
-            if isinstance(place.transport, asyncio.WriteTransport)
-            and not place.transport.is_closing()
+            if place.transport is not None and not place.transport.is_closing()
         )
 
     def _admit(self, peer: str) -> None:
         if self._limit and len(self) >= self._limit:
             raise ConnectionLimitReached(
                 f"the server holds its limit of {self._limit} connections; try again later",
-                LimitReason.TOTAL,
+                Reason.MAX_CONNECTIONS,
             )
         if self._per_ip_limit and self._per_peer[peer] >= self._per_ip_limit:
             raise ConnectionLimitReached(
                 f"your address holds its limit of {self._per_ip_limit} connections; "
                 "close one or try again later",
-                LimitReason.PER_IP,
+                Reason.MAX_CONNECTIONS_PER_IP,
             )
 
-    @contextmanager
-    def hold(self, peer: str) -> Iterator[Place]:
-        """Hold a place for a connection from `peer` for the block.
+    def admit(self, peer: str) -> Place:
+        """Take a place for a connection from `peer`; give it back with `release`.
 
-        Raises `ConnectionLimitReached` (and holds nothing) when a limit is reached.
+        Raises `ConnectionLimitReached` (and takes nothing) when a limit is reached.
         """
         self._admit(peer)
         place = Place(peer)
         self._places.add(place)
         self._per_peer[peer] += 1
+        return place
+
+    def release(self, place: Place) -> None:
+        """Give back a place taken by `admit` (once)."""
+        if place not in self._places:
+            return
+        self._places.discard(place)
+        peer = place.peer
+        self._per_peer[peer] -= 1
+        if not self._per_peer[peer]:
+            del self._per_peer[peer]  # the counter must not grow with every address seen
+
+    @contextmanager
+    def hold(self, peer: str) -> Iterator[Place]:
+        """`admit` a connection from `peer` for the block, and `release` it after."""
+        place = self.admit(peer)
         try:
             yield place
         finally:
-            self._places.discard(place)
-            self._per_peer[peer] -= 1
-            if not self._per_peer[peer]:
-                del self._per_peer[peer]  # the counter must not grow with every address seen
+            self.release(place)
 
     async def close_all(self, grace_s: float) -> None:
         """Tell every open connection that the server is going away, concurrently; a peer

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from server import keys
 from server.app import create_app
-from server.guard import GuardedTCPSite
+from server.edge.site import GuardedTCPSite
 from server.settings import Settings
 from server.tls import tls_setup
 
@@ -31,13 +32,14 @@ def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     Without `handler_cancellation` an SSE handler waiting between ticks for a departed client
     lives on until its next write fails, and holds up shutdown meanwhile. `keepalive_timeout`
     replaces aiohttp's default of 3630 s, which suits a server behind a proxy, not one facing
-    clients directly.
+    clients directly. The access log (one line per request) is off unless `--access-log`.
     """
     return web.AppRunner(
         app,
         handler_cancellation=True,
         shutdown_timeout=settings.shutdown_timeout,
         keepalive_timeout=settings.keepalive_timeout,
+        access_log=access_logger if settings.access_log else None,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,9 @@ from server.core.origins import OriginPolicy
 ENV_PREFIX = "PROTOCOL_LAB_"
 MIB = 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOOPS = ("asyncio", "uvloop")
+# uvloop is a dependency on Linux; elsewhere (or if it failed to install) asyncio's own loop.
+DEFAULT_LOOP = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 DEFAULT_DOCS_DIR = DEFAULT_STATIC_DIR.parent / "docs"
 # Generated TLS files live in the user's cache, never in the repository (where they could be
@@ -52,6 +56,15 @@ class Settings:
     host: str = _option("127.0.0.1", "interface to listen on (0.0.0.0 for all)")
     port: int = _option(8080, "TCP port; 0 picks a free port and prints it", minimum=0)
     log_level: str = _option("info", "logging level", choices=LOG_LEVELS)
+    loop: str = _option(
+        DEFAULT_LOOP,
+        "event loop: uvloop (the default where it is installed) or Python's asyncio",
+        choices=LOOPS,
+    )
+    access_log: bool = _option(
+        False,
+        "log one line per HTTP request (costs about a third of a small request's CPU time)",
+    )
     static_dir: Path = _option(DEFAULT_STATIC_DIR, "folder served at / and /static/")
     docs_dir: Path = _option(
         DEFAULT_DOCS_DIR, "folder served read-only at /docs/, so the page can link the guide"
@@ -182,6 +195,10 @@ class Settings:
             _check_minimum(spec, getattr(self, spec.name))
         if self.port > 65535:
             raise SettingsError(f"--port must be between 0 and 65535, got {self.port}")
+        if self.loop not in LOOPS:
+            raise SettingsError(f"--loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
+        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise SettingsError("--loop uvloop: uvloop is not installed; use --loop asyncio")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(
                 f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"

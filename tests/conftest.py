@@ -7,7 +7,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from server import Settings, create_app
+from server.app import create_app
+from server.settings import Settings
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 

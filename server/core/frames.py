@@ -5,49 +5,70 @@ MUST close the connection upon receiving a frame that is not masked ... with a s
 of 1002 (protocol error)". aiohttp unmasks masked frames but accepts unmasked ones, so the
 server checks the mask bit itself, on the raw bytes, before aiohttp sees them.
 
-Only headers are read (2 to 14 bytes a frame); payloads are skipped by their length, so the
-cost does not grow with message size. No I/O here: `feed` bytes, get a verdict.
+Only headers are read (2 to 14 bytes a frame); `feed` jumps from one header to the next by
+the frame's length, so the cost is a few integer operations per frame, whatever its size, and
+nothing is copied unless a header is split between two chunks. No I/O here: `feed` bytes,
+get a verdict.
 """
 
-_MASK_KEY_SIZE = 4
+# The second header byte of a masked frame is 0x80 | length code (RFC 6455 §5.2): below 0x80
+# the mask bit is clear; 0x80-0xFD carry the payload length itself (0-125), 0xFE says a 16-bit
+# length follows, 0xFF a 64-bit one. The mask key (4 bytes) comes after the length.
+_MASKED = 0x80
+_LENGTH_16 = 0xFE
+_SHORT_FRAME_OVERHEAD = 2 + 4 - _MASKED  # header and key, minus the mask bit in `second`
 
 
 class MaskCheck:
     """Follows frame boundaries in client-to-server bytes; sticky once an unmasked frame is
     seen."""
 
-    __slots__ = ("_header", "_skip", "violated")
+    __slots__ = ("_partial", "_skip", "violated")
 
     def __init__(self) -> None:
-        self._header = bytearray()
-        self._skip = 0  # bytes of the current frame's mask key and payload still to come
+        self._partial = b""  # the start of a header that the last chunk cut off
+        self._skip = 0  # bytes of the current frame (key and payload) still to come
         self.violated = False
 
     def feed(self, data: bytes) -> bool:
         """Take the next bytes of the stream; False once any frame was unmasked."""
-        position, size = 0, len(data)
-        while position < size and not self.violated:
-            if self._skip:
-                step = min(self._skip, size - position)
-                self._skip -= step
-                position += step
-                continue
-            self._header.append(data[position])
-            position += 1
-            self._parse_header()
-        return not self.violated
+        if self.violated:
+            return False
+        if self._partial:
+            data = self._partial + data
+            self._partial = b""
+        position = self._end_of_whole_headers(data, self._skip)
+        if self.violated:
+            return False
+        size = len(data)
+        if position >= size:
+            self._skip = position - size
+        else:  # a header cut off at the end of the chunk: keep its start for the next one
+            self._partial = bytes(data[position:])
+            self._skip = 0
+        return True
 
-    def _parse_header(self) -> None:
-        header = self._header
-        if len(header) < 2:
-            return
-        if not header[1] & 0x80:
-            self.violated = True
-            return
-        short_length = header[1] & 0x7F
-        extended = {126: 2, 127: 8}.get(short_length, 0)
-        if len(header) < 2 + extended:
-            return
-        length = int.from_bytes(header[2 : 2 + extended]) if extended else short_length
-        self._skip = _MASK_KEY_SIZE + length
-        header.clear()
+    def _end_of_whole_headers(self, data: bytes, position: int) -> int:
+        """Jump from header to header, starting at `position`; the hot loop, kept to a few
+        integer operations per frame. Returns where the next (possibly cut) header starts,
+        or a position past the data."""
+        size = len(data)
+        while position < size:
+            try:
+                second = data[position + 1]
+            except IndexError:  # only the first header byte is here
+                return position
+            if second < _MASKED:
+                self.violated = True
+                return position
+            if second < _LENGTH_16:
+                position += second + _SHORT_FRAME_OVERHEAD
+            elif second == _LENGTH_16:
+                if position + 4 > size:
+                    return position
+                position += (data[position + 2] << 8 | data[position + 3]) + 2 + 2 + 4
+            else:
+                if position + 10 > size:
+                    return position
+                position += int.from_bytes(data[position + 2 : position + 10]) + 2 + 8 + 4
+        return position

@@ -66,6 +66,11 @@ class Metrics:
         """The server turned something away (a connection, a message); `reason` is a short key."""
         self._refusals[reason] += 1
 
+    def counters(self, protocol: WireProtocol) -> ProtocolCounters:
+        """The live counters of `protocol`, for a connection to update in place: looked up
+        once per connection, not once per message."""
+        return self._counters[protocol]
+
     def open_connections(self, protocol: WireProtocol) -> int:
         """How many connections of `protocol` are open now."""
         return self._counters[protocol].open

@@ -32,13 +32,18 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from server.core.refusals import Reason, Refusal
+
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 
 
-class OriginRefused(Exception):
+class OriginRefused(Refusal):
     """A browser page from an origin that is not allowed asked for a WebSocket or a POST."""
+
+    status = 403
+    reason = Reason.ORIGIN
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from server.core.refusals import Reason, Refusal
+
 # Refill arithmetic is in floats: 1/3 s at 3/s may give 0.999...; that still counts as a token.
 _EPSILON = 1e-9
 
@@ -62,14 +64,23 @@ class RateLimiter:
         self._updated = now
 
 
-class RateLimited(Exception):
+class RateLimited(Refusal):
     """A client sent faster than its limit; `retry_after` says when it may send again."""
+
+    status = 429
+    reason = Reason.RATE_LIMIT
+    retry_after: float
 
     def __init__(self, rate_per_s: float, retry_after: float) -> None:
         super().__init__(
             f"rate limit: at most {rate_per_s:g} messages per second; retry in {retry_after:.2f} s"
         )
         self.retry_after = retry_after
+
+    def body(self) -> dict[str, object]:
+        """The error, and the exact wait for clients that can use it (`Retry-After` takes
+        whole seconds)."""
+        return {"error": str(self), "retry_after_s": round(self.retry_after, 3)}
 
 
 def acquire_or_raise(limiter: RateLimiter) -> None:

@@ -44,6 +44,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from server.core.protocols import WireProtocol
+from server.core.refusals import CloseCode, Reason, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,14 @@ class DropReason(StrEnum):
     SHUTDOWN = "shutdown"  # the hub was closed
 
 
-class RoomError(Exception):
+class RoomError(Unavailable):
     """A request the hub refuses; `str(error)` is a message fit to show the user."""
 
 
 class RoomLimitReached(RoomError):
     """Creating one more room would exceed `max_rooms`."""
+
+    reason = Reason.MAX_ROOMS
 
     def __init__(self, max_rooms: int) -> None:
         super().__init__(
@@ -133,6 +136,8 @@ class RoomLimitReached(RoomError):
 
 class HubClosed(RoomError):
     """The hub was closed (the server is shutting down)."""
+
+    close_code = CloseCode.GOING_AWAY
 
     def __init__(self) -> None:
         super().__init__("the server is shutting down")

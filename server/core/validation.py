@@ -19,6 +19,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from server.core.refusals import Refusal
+
 ROOM_NAME_MAX = 64
 _ROOM_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{ROOM_NAME_MAX}}}")
 _INT = re.compile(r"[+-]?[0-9]{1,18}")  # 18 digits fit any sane bound and int64
@@ -27,8 +29,8 @@ _PREVIEW_MAX = 40
 _OBJECT_EXPECTED = 'expected a JSON object with "user" and "text"'
 
 
-class ValidationError(ValueError):
-    """Client input broke a rule; `str(error)` is the message to send back."""
+class ValidationError(Refusal, ValueError):
+    """Client input broke a rule; `str(error)` is the message to send back (a 400)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from server import keys
 from server.core.protocols import WireProtocol
+from server.core.refusals import Reason
 from server.core.ticks import MAX_INTERVAL_MS, MAX_PAD, GridTick, now_ms, tick_payload
 from server.core.validation import ValidationError, parse_float_param, parse_int_param
 from server.handlers import chat
@@ -59,20 +60,23 @@ async def read_body(request: web.Request) -> bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     seconds = request.app[keys.SETTINGS].body_timeout
     try:
-        async with asyncio.timeout(seconds or None):
+        if request.content.is_eof() or not seconds:  # all here already: reading cannot wait
             body = await request.read()
-            request.app[keys.METRICS].received_bytes(HTTP, len(body))
-            return body
+        else:
+            async with asyncio.timeout(seconds):
+                body = await request.read()
     except TimeoutError:
-        request.app[keys.METRICS].refused("body_timeout")
+        request.app[keys.METRICS].refused(Reason.BODY_TIMEOUT)
         raise web.HTTPRequestTimeout(
             text=f"request body not received within {seconds:g} s"
         ) from None
     except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip that is not gzip
-        request.app[keys.METRICS].refused("bad_request")
+        request.app[keys.METRICS].refused(Reason.BAD_REQUEST)
         cause = exc.__cause__
         detail = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
         raise web.HTTPBadRequest(text=f"request body could not be read: {detail}") from None
+    request.app[keys.METRICS].received_bytes(HTTP, len(body))
+    return body
 
 
 @counted

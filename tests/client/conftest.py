@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from client.__main__ import amain
-from server import Settings
+from server.settings import Settings
 from tests.processes import Lines, start_client
 
 # Quick SSE reconnection (the default retry is 2 s) and no room rate limit, so tests are

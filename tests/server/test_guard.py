@@ -1,4 +1,4 @@
-"""The connection guards of the real runner (server/guard.py): slow request heads
+"""The connection guards of the real runner (server/edge/protocol.py): slow request heads
 (slowloris) get 408 and are cut, and an unmasked client frame gets 1002."""
 
 import asyncio

@@ -13,7 +13,8 @@ async def test_finite_stream_sends_retry_then_numbered_ticks(server, session) ->
     async with session.get(server.make_url("/sse/stream?count=3&interval=0&size=5")) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "text/event-stream"
-        assert resp.headers["Cache-Control"] == "no-cache"
+        assert resp.headers["Cache-Control"] == "no-cache, no-transform"
+        assert resp.headers["X-Accel-Buffering"] == "no"  # nginx must not buffer the stream
         events = await read_events(resp, parser)
     assert parser.retry_ms == 2000
     assert [(e.type, e.last_event_id) for e in events] == [

@@ -1,0 +1,111 @@
+"""The only code here that relies on aiohttp's internals, pinned to the version it is tested
+with (`TESTED_AIOHTTP`; tests/server/test_edge.py fails on any other minor version, so an
+upgrade is a deliberate step, not a surprise in production).
+
+aiohttp answers a request it cannot parse (a bad request line or header, a head over 8190
+bytes, a body encoding it cannot decode) itself, before any middleware: with a plain-text
+400 that quotes the client's bytes back, and an error with a traceback in the log.
+`JsonErrorRequestHandler` answers those with the JSON body every other error has, logs one
+line, and counts them in `/api/stats` `refused` as `bad_request`. It overrides three methods
+of aiohttp's `RequestHandler` that are not documented API (`handle_error`,
+`finish_response`, `log_exception`), and `request_handler` reads the handler options a
+`web.Server` keeps in its private `_kwargs`.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError, LineTooLong
+
+from server.core.refusals import Reason
+
+logger = logging.getLogger(__name__)
+
+# The aiohttp minor version whose internals this module was written against and tested on.
+TESTED_AIOHTTP = (3, 14)
+
+Refuse = Callable[[str], None]  # counts a refusal by its reason
+
+
+def aiohttp_minor() -> tuple[int, int]:
+    """The installed aiohttp's (major, minor) version."""
+    major, minor = aiohttp.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
+def describe_bad_request(exc: BaseException | None, message: str | None) -> str:
+    """What was wrong with a request aiohttp could not parse, without echoing its bytes."""
+    if isinstance(exc, ContentEncodingError):
+        return "malformed request: the body could not be decoded with its Content-Encoding"
+    if isinstance(exc, LineTooLong):
+        return f"malformed request: a request line or header is longer than {exc.args[1]} bytes"
+    if isinstance(exc, HttpProcessingError):
+        message = exc.message
+    first_line = (message or "").strip().splitlines()[0:1]
+    what = first_line[0].rstrip(":").strip() if first_line else ""
+    return f"malformed request: {what}" if what else "malformed request"
+
+
+class JsonErrorRequestHandler(web.RequestHandler):
+    """aiohttp's connection handler, with its own error responses in this server's format."""
+
+    __slots__ = ("_refuse",)
+
+    def __init__(self, manager: web.Server, *, refuse: Refuse, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._refuse = refuse
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A JSON error for a request that could not be parsed (400) or handled (5xx)."""
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+            text = "internal server error" if status == 500 else HTTPStatus(status).phrase.lower()
+        else:
+            self._refuse(Reason.BAD_REQUEST)
+            text = describe_bad_request(exc, message)
+            logger.info("%s: %d %s", request.remote, status, text)
+        if request.writer.output_size > 0:  # a response has begun: too late for another
+            raise ConnectionError("response already started; cannot send an error response")
+        response = web.json_response({"error": text}, status=status)
+        response.force_close()
+        return response
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        """Send `resp`; an HTTP error raised where no middleware runs (aiohttp's answer to an
+        `Expect` header it does not know, 417) gets the JSON body too."""
+        if isinstance(resp, web.HTTPException) and resp.status >= 400 and not resp.prepared:
+            text = resp.text if resp.text else resp.reason
+            logger.info("%s %s -> %d %s", request.method, request.path, resp.status, text)
+            resp = web.json_response({"error": text}, status=resp.status)
+        return await super().finish_response(request, resp, start_time)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """Log an error with its traceback, unless it is the client's: after a body that
+        could not be decoded (answered 400 by the handler), aiohttp meets the same error
+        again while draining the rest of it."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError | HttpProcessingError):
+            logger.info("a client's request body could not be read: %s", exc)
+            return
+        super().log_exception(*args, **kw)
+
+
+def request_handler(
+    server: web.Server, loop: asyncio.AbstractEventLoop, refuse: Refuse
+) -> JsonErrorRequestHandler:
+    """What `server()` does for each connection, with our handler class (`server._kwargs`
+    are the runner's handler options, e.g. keepalive_timeout and access_log)."""
+    return JsonErrorRequestHandler(server, loop=loop, refuse=refuse, **server._kwargs)

@@ -1,0 +1,96 @@
+"""Every middleware of the app, in the one list that holds their order: `MIDDLEWARES`.
+
+Outermost first:
+
+1. `head_received`: the request head has arrived; lift the connection's head deadline
+   (server/edge/protocol.py) while the request is being handled.
+2. `trust_forwarded` (server/forwarded.py): a request from a trusted proxy is seen as its
+   client sent it, so that everything after it (limits, logs, the Origin check) sees the
+   real client.
+3. `write_in_time`: every response, error responses too, is written within
+   `--http-send-timeout`.
+4. `json_errors` (server/errors.py): refusals and errors raised inside become JSON
+   `{"error": ...}` with their status.
+5. `check_origin` (server/origin_check.py): a foreign page's WebSocket upgrade or POST is
+   refused before any handler runs.
+"""
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from server import keys
+from server.core.refusals import Reason
+from server.edge.protocol import guard_of
+from server.errors import json_errors
+from server.origin_check import check_origin
+
+logger = logging.getLogger(__name__)
+
+
+@web.middleware
+async def head_received(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Lift the connection's head deadline while its request is being handled."""
+    guard = guard_of(request)
+    if guard is None:  # served without the guard (e.g. aiohttp's TestServer)
+        return await handler(request)
+    guard.request_started()
+    try:
+        return await handler(request)
+    finally:
+        guard.request_finished()
+
+
+@web.middleware
+async def write_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Send the handler's response within `--http-send-timeout`, or cut the connection.
+
+    aiohttp writes a handler's response after the handler returns, and waits for a client
+    that does not read for as long as the client likes, holding the response meanwhile (up
+    to `--http-max-body` for an echo). A response that fits under the socket's write-buffer
+    high-water mark cannot wait (the buffer takes it whole), so it is left to aiohttp and
+    costs no timer; a bigger one (or a file) is written here, within the deadline. Streams
+    (SSE, WebSocket) were prepared by their handler and bound their own writes.
+    """
+    response = await handler(request)
+    seconds = request.app[keys.SETTINGS].http_send_timeout
+    if not seconds or response.prepared or _fits_in_buffer(request, response):
+        return response
+    try:
+        async with asyncio.timeout(seconds):
+            await response.prepare(request)
+            await response.write_eof()
+    except TimeoutError:
+        request.app[keys.METRICS].refused(Reason.SEND_TIMEOUT)
+        logger.info("%s did not read its response in %g s: cut", request.remote, seconds)
+        if request.transport is not None:
+            request.transport.abort()
+    # aiohttp finishes what is left; an aborted connection it just notes as gone.
+    return response
+
+
+# Room for the status line and headers of a response, beside its body.
+_HEAD_ALLOWANCE = 4096
+
+
+def _fits_in_buffer(request: web.Request, response: web.StreamResponse) -> bool:
+    """True if writing `response` whole cannot wait on the client (see `write_in_time`)."""
+    transport = request.transport
+    if transport is None or not isinstance(response, web.Response):
+        return False
+    body = response.body
+    if not isinstance(body, bytes):
+        return False
+    high_water = transport.get_write_buffer_limits()[1]
+    return transport.get_write_buffer_size() + len(body) + _HEAD_ALLOWANCE <= high_water
+
+
+MIDDLEWARES: tuple[Middleware, ...] = (
+    head_received,
+    trust_forwarded,
+    write_in_time,
+    json_errors,
+    check_origin,
+)

@@ -1,0 +1,60 @@
+"""`GuardedTCPSite`: the listening socket; every accepted connection gets aiohttp's handler
+(in this server's JSON-error flavour) inside a `GuardedProtocol`."""
+
+import asyncio
+import ssl
+
+from aiohttp import web
+
+from server.edge.aiohttp_private import Refuse, request_handler
+from server.edge.protocol import GuardedProtocol
+
+# A listen backlog for bursts of new connections (the default 128 drops SYNs under load).
+BACKLOG = 1024
+
+
+class GuardedTCPSite(web.BaseSite):
+    """`web.TCPSite` whose connections are guarded (and get a TLS handshake timeout)."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        header_timeout: float,
+        refuse: Refuse,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, ssl_context=ssl_context, backlog=BACKLOG)
+        self._host = host
+        self._port = port
+        self._header_timeout = header_timeout
+        self._refuse = refuse
+
+    @property
+    def name(self) -> str:
+        """The URL this site serves, as aiohttp names its sites."""
+        scheme = "https" if self._ssl_context else "http"
+        return f"{scheme}://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        """Listen; each accepted connection gets aiohttp's handler inside a guard."""
+        await super().start()
+        server = self._runner.server
+        assert server is not None, "runner.setup() comes first"
+
+        loop = asyncio.get_running_loop()
+
+        def make_protocol() -> GuardedProtocol:
+            inner = request_handler(server, loop, self._refuse)
+            return GuardedProtocol(inner, self._header_timeout, self._refuse)
+
+        self._server = await loop.create_server(
+            make_protocol,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            ssl_handshake_timeout=self._header_timeout if self._ssl_context else None,
+        )

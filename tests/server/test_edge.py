@@ -1,0 +1,60 @@
+"""The edge layer (server/edge/): the middleware order, the aiohttp internals it relies on
+(pinned to the tested minor version), the access log switch and the event loop choice."""
+
+import inspect
+import logging
+
+import aiohttp
+from aiohttp import web
+
+from server.app import create_app
+from server.edge import aiohttp_private
+from server.edge.middlewares import MIDDLEWARES, head_received, write_in_time
+from server.errors import json_errors
+from server.forwarded import trust_forwarded
+from server.origin_check import check_origin
+from server.settings import Settings, load_settings
+
+
+def test_middlewares_are_listed_once_in_their_order() -> None:
+    assert [head_received, write_in_time, json_errors, check_origin] == MIDDLEWARES
+    assert list(create_app(Settings(port=0)).middlewares) == MIDDLEWARES
+
+
+def test_aiohttp_is_the_minor_version_the_private_code_was_tested_with() -> None:
+    # On failure: check server/edge/aiohttp_private.py against the new aiohttp, then move
+    # TESTED_AIOHTTP (and the pin in pyproject.toml).
+    assert aiohttp_private.aiohttp_minor() == aiohttp_private.TESTED_AIOHTTP, aiohttp.__version__
+
+
+def test_the_request_handler_hooks_we_override_still_exist() -> None:
+    base = web.RequestHandler
+    for name in ("handle_error", "finish_response", "log_exception"):
+        ours = inspect.signature(getattr(aiohttp_private.JsonErrorRequestHandler, name))
+        theirs = inspect.signature(getattr(base, name))
+        assert list(ours.parameters) == list(theirs.parameters), name
+
+
+async def test_request_handler_options_are_where_we_read_them() -> None:
+    server = web.Server(lambda request: web.Response(), keepalive_timeout=7.5)
+    assert server._kwargs["keepalive_timeout"] == 7.5
+
+
+async def test_access_log_is_off_unless_asked_for(start_live_server, session, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    quiet = await start_live_server()
+    async with session.get(quiet.make_url("/healthz")) as resp:
+        assert resp.status == 200
+    assert [r for r in caplog.records if r.name == "aiohttp.access"] == []
+
+    logged = await start_live_server(access_log=True)
+    async with session.get(logged.make_url("/healthz")) as resp:
+        assert resp.status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert len(lines) == 1
+    assert "GET /healthz" in lines[0]
+
+
+def test_loop_is_uvloop_by_default_where_it_is_installed() -> None:
+    assert load_settings([], environ={}).loop == "uvloop"  # uvloop is a dependency on Linux
+    assert load_settings(["--loop", "asyncio"], environ={}).loop == "asyncio"
