@@ -129,6 +129,7 @@ class WsConnection:
         "_receiving",
         "_send_timeout",
         "_task",
+        "_transport",
         "request",
         "response",
     )
@@ -157,7 +158,8 @@ class WsConnection:
         self._ping_sent = 0.0
         self._ping_chunks = 0
         self._ping_task: asyncio.Future[None] | None = None
-        transport = request.transport
+        # The transport of an upgraded connection never changes; held to skip a property.
+        self._transport = transport = request.transport
         self._high_water = transport.get_write_buffer_limits()[1] if transport else 0
 
     # -- opening and closing ------------------------------------------------------------------
@@ -279,29 +281,45 @@ class WsConnection:
 
         Ends when the connection is over: the peer's Close was answered, bad input was
         refused (aiohttp has closed with 1002/1007/1009), a message was too big (1009), or the
-        client was idle. Pings and pongs are answered inside aiohttp and never reach here.
+        client was idle. Pings are answered with pongs, and pings and pongs are taken as signs
+        of life for the heartbeat, not as messages.
         """
         if self._place is None:
             return
-        while (msg := await self._receive()) is not None:
+        # The hot loop: what it reads often is held in locals, and Metrics.received is
+        # inlined (the counters object is looked up once per connection).
+        response, counters, max_size = self.response, self._counters, self._max_size
+        while True:
+            if self._idle_due:
+                await self._close_for_idling()
+                return
+            self._receiving = True
+            try:
+                msg = await response.receive()
+            except asyncio.CancelledError:
+                if not self._cancelled_by_idle_clock():
+                    raise
+                await self._close_for_idling()
+                return
+            finally:
+                self._receiving = False
             kind = msg.type
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
                 data: str | bytes = msg.data
                 size = payload_size(data)
-                if self._max_size and size > self._max_size:
-                    await self.refuse(MessageTooBig(size, self._max_size))
+                if max_size and size > max_size:
+                    await self.refuse(MessageTooBig(size, max_size))
                     return
-                # time.monotonic is asyncio's clock, read without the loop's Python-level
-                # method; the timers are armed with delays, so uvloop's clock never has to agree.
+                # time.monotonic is asyncio's clock, without the loop's Python-level method;
+                # timers are armed with delays, so uvloop's own clock need not agree with it.
                 self._last_message = monotonic()
-                counters = self._counters  # Metrics.received, inlined: this is the hot path
                 counters.messages_in += 1
                 counters.bytes_in += size
                 yield data
             elif kind is WSMsgType.PING:  # RFC 6455 §5.5.3: the pong echoes the ping's payload
                 self._last_frame = monotonic()
                 with contextlib.suppress(ConnectionResetError):
-                    await self.response.pong(msg.data)
+                    await response.pong(msg.data)
             elif kind is WSMsgType.PONG:
                 self._last_frame = monotonic()
             elif kind is WSMsgType.CLOSE:
@@ -312,25 +330,11 @@ class WsConnection:
                     self._count_bad_input(msg)
                 return
 
-    async def _receive(self) -> aiohttp.WSMessage | None:
-        """The next message, or None once the idle clock has closed the connection."""
-        if self._idle_due:
-            await self._close_for_idling()
-            return None
-        self._receiving = True
-        try:
-            msg = await self.response.receive()
-        except asyncio.CancelledError:
-            # Our idle clock cancels this wait, as `asyncio.timeout` would: take back only
-            # that cancellation, never one from anybody else.
-            task = self._task
-            if not self._closed_by_idle or task is None or task.uncancel() > 0:
-                raise
-            await self._close_for_idling()
-            return None
-        finally:
-            self._receiving = False
-        return msg
+    def _cancelled_by_idle_clock(self) -> bool:
+        """True if the cancellation being handled is our idle clock's (see `_idle_check`):
+        like `asyncio.timeout`, take back only that cancellation, never anybody else's."""
+        task = self._task
+        return self._closed_by_idle and task is not None and task.uncancel() == 0
 
     def _count_bad_input(self, msg: aiohttp.WSMessage) -> None:
         if isinstance(msg.data, aiohttp.WebSocketError) and msg.data.code:
@@ -449,9 +453,7 @@ class WsConnection:
     def _may_block(self, size: int) -> bool:
         """True if writing `size` more bytes could make the send wait on the peer: aiohttp
         waits only when the socket's buffer is over its high-water mark (flow control)."""
-        if self._send_timeout is None:
-            return False
-        transport = self.request.transport
-        if transport is None:
+        transport = self._transport
+        if self._send_timeout is None or transport is None:
             return False
         return transport.get_write_buffer_size() + size + MAX_FRAME_HEADER > self._high_water
