@@ -4,7 +4,8 @@ A `Refusal` (server/core/refusals.py) carries its status, its message for the us
 reason it is counted under in `/api/stats` `refused`; it is mapped here, once, for HTTP.
 aiohttp's own HTTP errors (404, 405, 413 ...) keep their status and get a sentence that says
 what to do. Anything unexpected is logged with its traceback and answered with a bare 500:
-a traceback never reaches the client.
+a traceback never reaches the client. A client that left before its answer could be written
+is not an error at all: it is counted in `/api/stats` `departed`.
 """
 
 import logging
@@ -45,6 +46,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except Refusal as refusal:
         return _logged(request, refusal_response(request, refusal))
+    except ConnectionError:
+        return departed(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -62,6 +65,15 @@ def refusal_response(request: web.Request, refusal: Refusal) -> web.Response:
     if refusal.reason is not None:
         request.app[keys.METRICS].refused(refusal.reason)
     return web.json_response(refusal.body(), status=refusal.status, headers=refusal.headers())
+
+
+def departed(request: web.Request) -> web.Response:
+    """The client left before its answer could be written (a reset, a half-closed socket
+    aiohttp then closed): one line at debug level and a count in `/api/stats` `departed`.
+    The answer returned goes nowhere; aiohttp notes the connection as gone."""
+    request.app[keys.METRICS].departed()
+    logger.debug("%s %s: the client left before its answer", request.method, request.path)
+    return error_response(499, "client left")
 
 
 def _logged(request: web.Request, response: web.Response) -> web.Response:

@@ -34,6 +34,7 @@ class Metrics:
         self._started = clock()
         self._counters = {protocol: ProtocolCounters() for protocol in WireProtocol}
         self._refusals: Counter[str] = Counter()
+        self._departed = 0
 
     def opened(self, protocol: WireProtocol) -> None:
         """A connection (or, for HTTP, a request) started."""
@@ -66,6 +67,10 @@ class Metrics:
         """The server turned something away (a connection, a message); `reason` is a short key."""
         self._refusals[reason] += 1
 
+    def departed(self) -> None:
+        """A client left before its answer could be written: normal, counted, not an error."""
+        self._departed += 1
+
     def counters(self, protocol: WireProtocol) -> ProtocolCounters:
         """The live counters of `protocol`, for a connection to update in place: looked up
         once per connection, not once per message."""
@@ -83,4 +88,5 @@ class Metrics:
                 protocol.value: asdict(counters) for protocol, counters in self._counters.items()
             },
             "refused": dict(sorted(self._refusals.items())),
+            "departed": self._departed,
         }

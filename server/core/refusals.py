@@ -14,6 +14,7 @@ The tree (the classes that live elsewhere are defined next to the rule they enfo
     ├── NotWebSocket                 400      -  -            (no Upgrade on a WS endpoint)
     ├── UnsupportedVersion           400      -  -            (Sec-WebSocket-Version not 13)
     ├── ValidationError              400   1008  -            core/validation.py
+    ├── BodyTooLarge                 413   1009  body_too_large
     ├── OriginRefused                403   1008  origin       core/origins.py
     ├── RateLimited                  429   1008  rate_limit   core/ratelimit.py
     ├── Unavailable                  503   1013  -
@@ -122,6 +123,17 @@ class UnsupportedVersion(Refusal):
     def headers(self) -> dict[str, str]:
         """RFC 6455 §4.2.2 (4): the versions the server does speak."""
         return {"Sec-WebSocket-Version": "13"}
+
+
+class BodyTooLarge(Refusal):
+    """A request body (or room message) over the limit for what it is."""
+
+    status = 413
+    close_code = CloseCode.MESSAGE_TOO_BIG
+    reason = Reason.BODY_TOO_LARGE
+
+    def __init__(self, limit: int, what: str = "request body") -> None:
+        super().__init__(f"{what} is larger than the limit of {limit} bytes")
 
 
 class Unavailable(Refusal):

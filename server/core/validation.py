@@ -41,6 +41,17 @@ class Limits:
     max_text: int = 4096
 
 
+def max_chat_bytes(limits: Limits) -> int:
+    """The largest chat message body worth parsing: `user` and `text` at their longest, every
+    character escaped at its longest in JSON (12 bytes: a surrogate pair as two `\\uXXXX`),
+    and 4 KiB for the braces, the names and a few extra fields.
+
+    Only bounded input is parsed: a 10 MB JSON array of small numbers is about a hundred
+    megabytes of Python objects, memory the process keeps after it is freed.
+    """
+    return 12 * (limits.max_user + limits.max_text) + 4096
+
+
 @dataclass(frozen=True, slots=True)
 class ChatInput:
     """A chat message that passed validation."""
@@ -114,6 +125,10 @@ def _decode(raw: str | bytes) -> object:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"body is not valid JSON: {exc}") from None
+    except ValueError:  # Python refuses int() of more than 4300 digits (CVE-2020-10735)
+        raise ValidationError(
+            "body has a number with more digits than this server reads"
+        ) from None
     except RecursionError:  # [[[[...]]]] thousands deep
         raise ValidationError("body is not valid JSON: nested too deeply") from None
 

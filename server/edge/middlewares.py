@@ -24,7 +24,7 @@ from aiohttp.typedefs import Handler, Middleware
 from server import keys
 from server.core.refusals import Reason
 from server.edge.protocol import guard_of
-from server.errors import json_errors
+from server.errors import departed, json_errors
 from server.origin_check import check_origin
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ async def write_in_time(request: web.Request, handler: Handler) -> web.StreamRes
         logger.info("%s did not read its response in %g s: cut", request.remote, seconds)
         if request.transport is not None:
             request.transport.abort()
+    except ConnectionError:  # the client left meanwhile: normal, not an error
+        return departed(request)
     # aiohttp finishes what is left; an aborted connection it just notes as gone.
     return response
 

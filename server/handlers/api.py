@@ -3,8 +3,9 @@ and the docs at `/docs/`."""
 
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from multidict import CIMultiDict
 
 from server import keys
 
@@ -48,8 +49,8 @@ async def no_netem(request: web.Request) -> web.Response:
 class PageFile(web.FileResponse):
     """A file of the page, sent once.
 
-    `server.guard.write_in_time` sends responses itself, and aiohttp then prepares the
-    returned response again. `web.FileResponse.prepare` is not idempotent: it opens the file
+    `server.edge.middlewares.write_in_time` sends files itself, and aiohttp then prepares
+    the returned response again. `web.FileResponse.prepare` is not idempotent: it opens the file
     again and fails (an error with a traceback in the log, and the keep-alive connection cut)
     on a HEAD, a range or a missing file. Here a second prepare is a no-op, as for every
     other response.
@@ -59,7 +60,21 @@ class PageFile(web.FileResponse):
         """Send the file, unless it has been sent already."""
         if self.prepared:
             return None
-        return await super().prepare(request)
+        return await super().prepare(without_foreign_range(request))
+
+
+def without_foreign_range(request: web.BaseRequest) -> web.BaseRequest:
+    """The request, without a `Range` in a unit other than bytes.
+
+    RFC 9110 §14.2: "An origin server MUST ignore a Range header field that contains a range
+    unit it does not understand" (the answer is 200 and the whole file); aiohttp answers 416.
+    """
+    value = request.headers.get(hdrs.RANGE)
+    if value is None or value.lstrip().lower().startswith("bytes="):
+        return request
+    headers = CIMultiDict(request.headers)
+    del headers[hdrs.RANGE]
+    return request.clone(headers=headers)
 
 
 async def index(request: web.Request) -> web.FileResponse:

@@ -10,8 +10,15 @@ from aiohttp import web
 from server import keys
 from server.core.protocols import WireProtocol
 from server.core.ratelimit import RateLimiter, acquire_or_raise
+from server.core.refusals import BodyTooLarge
 from server.core.rooms import RoomMessage
-from server.core.validation import Limits, parse_chat_message, parse_int_param, validate_room_name
+from server.core.validation import (
+    Limits,
+    max_chat_bytes,
+    parse_chat_message,
+    parse_int_param,
+    validate_room_name,
+)
 
 MAX_ID = 2**62
 
@@ -41,12 +48,27 @@ async def publish(
 ) -> RoomMessage:
     """Validate `raw` ({"user", "text"} JSON), spend a rate-limit token and publish it.
 
-    Raises `ValidationError`, `RateLimited` or a `RoomError`, each with a message for the user.
+    Raises `BodyTooLarge`, `ValidationError`, `RateLimited` or a `RoomError`, each with a
+    message for the user.
     """
-    settings = request.app[keys.SETTINGS]
-    chat = parse_chat_message(raw, Limits(max_user=settings.max_user, max_text=settings.max_text))
+    limits = chat_limits(request)
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode())
+    if size > (limit := max_chat_bytes(limits)):
+        raise BodyTooLarge(limit, "room message")
+    chat = parse_chat_message(raw, limits)
     acquire_or_raise(limiter)
     return await request.app[keys.HUB].publish(room, chat.user, chat.text, via)
+
+
+def chat_limits(request: web.Request) -> Limits:
+    """The lengths a room message may have, from the settings."""
+    settings = request.app[keys.SETTINGS]
+    return Limits(max_user=settings.max_user, max_text=settings.max_text)
+
+
+def max_body(request: web.Request) -> int:
+    """The largest room message body worth reading (see `max_chat_bytes`)."""
+    return max_chat_bytes(chat_limits(request))
 
 
 def new_limiter(request: web.Request) -> RateLimiter:

@@ -12,7 +12,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from server import keys
 from server.core.protocols import WireProtocol
-from server.core.refusals import Reason
+from server.core.refusals import BodyTooLarge, Reason
 from server.core.ticks import MAX_INTERVAL_MS, MAX_PAD, GridTick, now_ms, tick_payload
 from server.core.validation import ValidationError, parse_float_param, parse_int_param
 from server.handlers import chat
@@ -50,21 +50,28 @@ async def http_echo_get(request: web.Request) -> web.Response:
     return web.json_response({"method": request.method, "query": query, "ts": now_ms()})
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The request body, whole; a 413 at once if its Content-Length is over the limit, a 408
-    if it does not arrive within `--body-timeout` (a slow upload would otherwise hold the
-    handler for as long as the client likes)."""
-    limit = request.app[keys.SETTINGS].http_max_body
-    if request.content_length is not None and request.content_length > limit:
+async def read_body(request: web.Request, limit: int | None = None) -> bytes:
+    """The request body, whole; a 413 at once if its Content-Length is over the limit
+    (`--http-max-body`, or the smaller `limit` of what the route accepts), a 408 if it does
+    not arrive within `--body-timeout` (a slow upload would otherwise hold the handler for as
+    long as the client likes)."""
+    max_body = request.app[keys.SETTINGS].http_max_body
+    if request.content_length is not None and request.content_length > max_body:
         # Refused before a byte of it is read: the client need not send (or trickle) it.
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+        raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=request.content_length)
+    if limit is not None and limit < max_body:
+        if request.content_length is not None and request.content_length > limit:
+            raise BodyTooLarge(limit)
+        read = _read_at_most(request, limit)
+    else:
+        read = request.read()
     seconds = request.app[keys.SETTINGS].body_timeout
     try:
         if request.content.is_eof() or not seconds:  # all here already: reading cannot wait
-            body = await request.read()
+            body = await read
         else:
             async with asyncio.timeout(seconds):
-                body = await request.read()
+                body = await read
     except TimeoutError:
         request.app[keys.METRICS].refused(Reason.BODY_TIMEOUT)
         raise web.HTTPRequestTimeout(
@@ -77,6 +84,18 @@ async def read_body(request: web.Request) -> bytes:
         raise web.HTTPBadRequest(text=f"request body could not be read: {detail}") from None
     request.app[keys.METRICS].received_bytes(HTTP, len(body))
     return body
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes:
+    """The body of a request without a Content-Length (chunked), refused past `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @counted
@@ -129,7 +148,7 @@ async def http_room_post(request: web.Request) -> web.Response:
     if via not in (WireProtocol.HTTP, WireProtocol.SSE):
         raise ValidationError(f"via must be http or sse, got {via!r}")
     limiter = request.app[keys.HTTP_RATE_LIMITS].for_key(request.remote or "unknown")
-    body = await read_body(request)
+    body = await read_body(request, limit=chat.max_body(request))
     message = await chat.publish(request, body, WireProtocol(via), limiter, room)
     return web.json_response(message.to_json(), status=201)
 

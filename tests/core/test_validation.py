@@ -186,3 +186,9 @@ def test_default_outside_bounds_is_a_programming_error(parse: Callable[..., obje
     with pytest.raises(ValueError, match="default 5 is outside") as excinfo:
         parse("n", None, default=5, minimum=0, maximum=1)
     assert not isinstance(excinfo.value, ValidationError)
+
+
+def test_a_number_with_more_digits_than_python_parses_is_a_validation_error() -> None:
+    raw = '{"user": "u", "text": "t", "extra": ' + "9" * 5001 + "}"
+    with pytest.raises(ValidationError, match="more digits"):
+        parse_chat_message(raw, Limits())
