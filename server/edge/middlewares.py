@@ -25,6 +25,7 @@ from server import keys
 from server.core.refusals import Reason
 from server.edge.protocol import guard_of
 from server.errors import departed, json_errors
+from server.forwarded import trust_forwarded
 from server.origin_check import check_origin
 
 logger = logging.getLogger(__name__)

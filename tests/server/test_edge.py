@@ -11,7 +11,6 @@ from server.app import create_app
 from server.edge import aiohttp_private
 from server.edge.middlewares import MIDDLEWARES, head_received, write_in_time
 from server.errors import json_errors
-from server.forwarded import trust_forwarded
 from server.origin_check import check_origin
 from server.settings import Settings, load_settings
 
