@@ -11,13 +11,15 @@ from server.app import create_app
 from server.edge import aiohttp_private
 from server.edge.middlewares import MIDDLEWARES, head_received, write_in_time
 from server.errors import json_errors
+from server.forwarded import trust_forwarded
 from server.origin_check import check_origin
 from server.settings import Settings, load_settings
 
 
 def test_middlewares_are_listed_once_in_their_order() -> None:
-    assert [head_received, write_in_time, json_errors, check_origin] == MIDDLEWARES
-    assert list(create_app(Settings(port=0)).middlewares) == MIDDLEWARES
+    order = [head_received, trust_forwarded, write_in_time, json_errors, check_origin]
+    assert list(MIDDLEWARES) == order
+    assert list(create_app(Settings(port=0)).middlewares) == order
 
 
 def test_aiohttp_is_the_minor_version_the_private_code_was_tested_with() -> None:
