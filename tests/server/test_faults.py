@@ -274,7 +274,9 @@ async def test_connection_flood_from_one_address_spares_the_others(
             *(flood.ws_connect(server.make_url("/ws/echo")) for _ in range(40))
         )
         metrics = server.app[keys.METRICS]
-        await eventually(lambda: metrics.snapshot()["refused"] == {"max_connections_per_ip": 20})
+        # Only this key: on a loaded machine the idle sockets' head deadline (1 s) may
+        # already have counted some `header_timeout`s.
+        await eventually(lambda: metrics.snapshot()["refused"].get("max_connections_per_ip") == 20)
         assert server.app[keys.LIVE_CONNECTIONS].from_peer("127.0.0.2") == 20
         await assert_neighbour_served(session, server)  # 127.0.0.1, during the flood
         await asyncio.gather(*(ws.close() for ws in sockets))
