@@ -618,9 +618,10 @@ def _add_bench(commands: argparse._SubParsersAction[CliParser], common: CliParse
         metavar="MS",
         help="how long the relay refuses connections after a cut (default: 300)",
     )
-    from client.bench import sweep
+    from client.bench import survive, sweep
 
     sweep.add_parser(scenarios, common)
+    survive.add_parser(scenarios, common)
     reconnect.add_argument(
         "--no-resume",
         action="store_true",

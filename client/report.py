@@ -56,6 +56,8 @@ _HEADERS = {
     "reconnect_ms": "reconnect ms",
     "cuts": "cuts",
     "throttled": "throttled",
+    "survived": "survived",
+    "lived_s": "lived s",
     "errors": "errors",
     "client_cpu_pct": "client CPU %",
 }

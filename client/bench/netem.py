@@ -96,7 +96,11 @@ def annotate_row(row: BenchResult, conditions: Conditions, args: argparse.Namesp
     if p50 - prediction.ms > tolerance:
         return (
             f"{where}: median {p50:.1f} ms is {p50 - prediction.ms:.0f} ms above "
-            f"{prediction.formula} = {prediction.ms:.1f} ms: extra round trips, queueing "
-            "behind the rate, or a loaded machine"
+            f"{prediction.formula} = {prediction.ms:.1f} ms: "
+            + (
+                "the buffering proxy held the stream"
+                if conditions.buffering and row.protocol == "sse"
+                else "extra round trips, queueing behind the rate, or a loaded machine"
+            )
         )
     return None

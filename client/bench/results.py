@@ -36,6 +36,8 @@ KEYS = (
     "reconnect_ms",
     "cuts",
     "throttled",
+    "survived",
+    "lived_s",
     "errors",
     "client_cpu_pct",
 )

@@ -109,7 +109,8 @@ class Conditions:
         if self.idle_timeout_s is not None:
             parts.append(f"idle-timeout={format_duration(self.idle_timeout_s)}")
         if self.buffer_bytes is not None:
-            parts.append(f"buffer={self.buffer_bytes}")
+            size = self.buffer_bytes
+            parts.append(f"buffer={size // 1024}KiB" if size % 1024 == 0 else f"buffer={size}")
         if self.buffer_until_close:
             parts.append("buffer-until-close")
         if self.strip_upgrade:

@@ -33,7 +33,7 @@ def test_bad_durations_say_what_is_expected(text: str) -> None:
 
 
 def test_spec_round_trip() -> None:
-    spec = "delay=50ms,jitter=10ms,rate=1mbit,idle-timeout=2s,buffer=16384,strip-upgrade"
+    spec = "delay=50ms,jitter=10ms,rate=1mbit,idle-timeout=2s,buffer=16KiB,strip-upgrade"
     conditions = parse_spec(spec)
     assert conditions == Conditions(
         delay_up_s=0.05,
@@ -44,7 +44,9 @@ def test_spec_round_trip() -> None:
         buffer_bytes=16384,
         strip_upgrade=True,
     )
+    assert conditions.spec() == spec
     assert parse_spec(conditions.spec()) == conditions
+    assert parse_spec("buffer=1000").spec() == "buffer=1000"
     assert parse_spec("delay-up=10ms,delay-down=30ms").spec() == "delay-up=10ms,delay-down=30ms"
     assert Conditions().spec() == "none"
 
