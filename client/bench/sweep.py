@@ -26,6 +26,7 @@ from client.bench.netem import annotate_row, through_netem
 from client.bench.results import BenchResult
 from client.errors import ClientError
 from client.netem.conditions import Conditions, format_rate, parse_rate, parse_spec
+from client.report import protocol_color
 from client.stats import summarize
 
 __all__ = ["add_parser", "run"]
@@ -33,7 +34,6 @@ __all__ = ["add_parser", "run"]
 _RTT = ("ws", "http", "sse")
 _PUSH = ("ws", "sse", "longpoll", "poll")
 _OVERHEAD = ("ws", "http", "sse", "longpoll")
-_COLOURS = {"ws": "C0", "http": "C1", "sse": "C2", "longpoll": "C3", "poll": "C4"}
 INTERACTIVE_MS = 100  # roughly where a reply stops feeling instant
 
 
@@ -243,7 +243,7 @@ def _latency_panel(axis: Any, results: list[BenchResult], args: argparse.Namespa
                     *zip(*points, strict=True),
                     marker=marker,
                     linestyle=styles[index % len(styles)],
-                    color=_COLOURS[protocol],
+                    color=protocol_color(protocol),
                     label=f"{scenario} {protocol}{rate_text}",
                 )
     top = 2 * max(args.delays)
@@ -270,7 +270,9 @@ def _bytes_panel(axis: Any, results: list[BenchResult]) -> None:
             and (overhead := _overhead_bytes(row)) is not None
         )
         if points:
-            axis.plot(*zip(*points, strict=True), "o-", color=_COLOURS[protocol], label=protocol)
+            axis.plot(
+                *zip(*points, strict=True), "o-", color=protocol_color(protocol), label=protocol
+            )
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set_xlabel("message size (bytes of payload)")
