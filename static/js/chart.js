@@ -302,12 +302,18 @@ export function drawTimeline(canvas, series, { now, windowMs }, theme) {
   drawYAxis(ctx, plot, yTicks, y, theme, formatMs);
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
-  for (let s = 0; s <= windowMs / 1000; s += 10) {
+  // About six labels, whatever the window: 2 s steps for a young run, 10 s for a minute.
+  const step = [1, 2, 5, 10, 20, 30].find((seconds) => windowMs / 1000 / seconds <= 6) ?? 60;
+  for (let s = 0; s <= windowMs / 1000; s += step) {
     const px = x(now - s * 1000);
     ctx.fillText(s === 0 ? "now" : `−${s} s`, px, plot.bottom + 6);
   }
+  // Each axis says what it is: time along the bottom, the delay on the y axis (top right,
+  // clear of the legend in the top left).
   ctx.fillStyle = theme.text;
-  ctx.fillText("delay = arrival time − tick time (log scale), per tick", (plot.left + plot.right) / 2, plot.bottom + 22);
+  ctx.fillText("arrival time of each tick", (plot.left + plot.right) / 2, plot.bottom + 22);
+  ctx.textAlign = "right";
+  ctx.fillText("↑ delay, log scale", plot.right - 4, plot.top + 4);
   ctx.save();
   ctx.beginPath();
   ctx.rect(plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top);

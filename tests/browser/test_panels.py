@@ -223,6 +223,24 @@ def test_panels_sit_side_by_side_and_stack_on_a_narrow_screen(lab: LabPage) -> N
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def test_every_tab_and_every_table_column_is_reachable_at_phone_width(lab: LabPage) -> None:
+    """At 390 px the tab strip cut the last tab to "Roo", and Compare's last columns were
+    off-screen with nothing saying so."""
+    page = lab.open()
+    page.set_viewport_size({"width": 390, "height": 844})
+    for tab in page.locator('[role="tab"]').all():
+        box = tab.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0, tab.inner_text()
+        assert box["x"] + box["width"] <= 390, f"{tab.inner_text()} is cut off"
+    page.click("#tab-compare")
+    hint = page.locator("#compare-scroll-hint")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("scroll the table sideways")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(hint).to_be_hidden()  # the whole table fits: no hint
+
+
 def test_tabs_work_from_the_keyboard(lab: LabPage) -> None:
     page = lab.open()
     page.focus("#tab-echo")

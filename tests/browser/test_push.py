@@ -103,3 +103,25 @@ def _chunks(body: bytes) -> Iterator[bytes]:
         if size == 0:
             return
         position = end
+
+
+def test_ticks_ends_polling_too_and_every_column_counts_from_one(lab: LabPage) -> None:
+    """With Ticks = 5 the streams ended but polling went on (57 received), numbering its
+    ticks #17960518401 while the streams said #5."""
+    page = lab.open("#push")
+    page.fill("#push-interval", "100")
+    page.fill("#push-poll", "60")
+    page.fill("#push-count", "5")
+    page.click("#push-start-all")
+    for column in ("push-poll-panel", "push-long"):
+        log = page.locator(f"#{column} [data-role=log]")
+        expect(log.locator("li", has_text="5 ticks: done, like the streams")).to_have_count(1)
+        expect(page.locator(f"#{column} [data-role=state]")).to_have_text("closed")
+        last = page.locator(f"#{column} .metric", has_text="Last tick").locator(".value")
+        expect(last).to_have_text(re.compile(r"^#[1-5] \(grid #\d+\)$"))
+        ticks = page.locator(f"#{column} .metric", has_text="Ticks").locator(".value")
+        received, missed = map(int, re.findall(r"\d+", ticks.inner_text()))
+        assert 1 <= received <= 5, ticks.inner_text()  # and it stopped: no 57 received
+    for column in ("push-ws", "push-sse"):
+        last = page.locator(f"#{column} .metric", has_text="Last tick").locator(".value")
+        expect(last).to_have_text("#5")

@@ -48,6 +48,9 @@ export function setupPush() {
       empty: 0,
       missed: 0,
       lastSeq: null,
+      // Polling reads a clock grid whose ticks are numbered since 1970 (#17960518401); it
+      // shows them counted from its first one, like the streams' 1, 2, 3 …
+      firstSeq: null,
       lastCost: null,
       lastEventId: "",
       opened: 0,
@@ -63,12 +66,13 @@ export function setupPush() {
         if (message.lastEventId) column.lastEventId = message.lastEventId;
         if (message.kind === "empty") {
           column.empty += 1;
-          logLine(ui.log, { dir: "in", kind: "empty", text: `#${message.tick.seq} again: nothing new`, size: sizeOf(message.cost) });
+          logLine(ui.log, { dir: "in", kind: "empty", text: `${tickName(column, message.tick.seq)} again: nothing new`, size: sizeOf(message.cost) });
           return;
         }
         const delay = message.delayMs ?? Date.now() - message.tick.ts;
         column.ticks += 1;
         column.missed += message.missed ?? 0;
+        column.firstSeq ??= message.tick.seq;
         column.lastSeq = message.tick.seq;
         column.delays.add(delay);
         column.points.push([Date.now(), Math.max(delay, 0.5)]);
@@ -79,10 +83,16 @@ export function setupPush() {
         }
         logLine(ui.log, {
           dir: "in",
-          text: `tick #${message.tick.seq}${message.missed ? ` (${message.missed} missed)` : ""}`,
+          text: `tick ${tickName(column, message.tick.seq)}${message.missed ? ` (${message.missed} missed)` : ""}`,
           size: sizeOf(message.cost),
           extra: `delay ${formatMs(Math.max(delay, 0))}`,
         });
+        // "Ticks" ends every column, polling too: the streams end at the server, the pollers here.
+        const wanted = column.params.count;
+        if (wanted > 0 && column.ticks + column.missed >= wanted && (key === "http" || key === "long")) {
+          logLine(ui.log, { dir: "note", text: `${wanted} ticks: done, like the streams` });
+          stop();
+        }
       },
       onStatus(status) {
         const previous = column.status;
@@ -100,7 +110,7 @@ export function setupPush() {
     };
     function start() {
       column.conn?.close();
-      Object.assign(column, { ticks: 0, empty: 0, missed: 0, opened: 0, lastSeq: null, lastEventId: "", points: [], params: params() });
+      Object.assign(column, { ticks: 0, empty: 0, missed: 0, opened: 0, lastSeq: null, firstSeq: null, lastEventId: "", points: [], params: params() });
       column.delays.clear();
       ui.log.replaceChildren();
       column.conn = open(handlers, column.params);
@@ -119,7 +129,7 @@ export function setupPush() {
     const { median, p95, n } = summarize(column.delays.values);
     const cost = describeCost(column.lastCost);
     const rows = [
-      { label: "Last tick", value: column.lastSeq === null ? "—" : `#${column.lastSeq}`, source: "measured" },
+      { label: "Last tick", value: column.lastSeq === null ? "—" : tickName(column, column.lastSeq), source: "measured" },
       {
         label: "Delay",
         value: n ? `${ms(column.delays.last)} · ${ms(median)} · ${ms(p95)}` : "—",
@@ -156,12 +166,13 @@ export function setupPush() {
       if (entry.column.status.retry) showStatus(entry.ui, entry.column.status);
     }
     const { theme, styles } = chartTheme();
+    const now = Date.now();
     const series = Object.values(columns).map(({ column }) => ({
       label: PUSH_LABELS[column.key],
       points: column.points,
       ...styles[column.key],
     }));
-    drawTimeline(canvas, series, { now: Date.now(), windowMs: 60_000 }, theme);
+    drawTimeline(canvas, series, { now, windowMs: timelineWindow(series, now) }, theme);
   }
 
   form.addEventListener("submit", (event) => {
@@ -175,6 +186,28 @@ export function setupPush() {
     render();
     checkClock();
   });
+}
+
+/**
+ * How a column names a tick: the streams' own number; polling's grid number counted from the
+ * first tick it saw (the grid number in brackets), so the four columns count alike.
+ * @param {{key: string, firstSeq: number | null}} column
+ * @param {number} seq
+ */
+function tickName(column, seq) {
+  if ((column.key !== "http" && column.key !== "long") || column.firstSeq === null) return `#${seq}`;
+  return `#${seq - column.firstSeq + 1} (grid #${seq})`;
+}
+
+/**
+ * The timeline's width: the time since the oldest point shown, at least 10 s and at most a
+ * minute, so the first seconds of a run fill the chart instead of its right edge.
+ * @param {Array<{points: Array<[number, number]>}>} series
+ * @param {number} now
+ */
+function timelineWindow(series, now) {
+  const oldest = Math.min(now, ...series.map((s) => s.points[0]?.[0] ?? now));
+  return Math.min(60_000, Math.max(10_000, Math.ceil((now - oldest + 1000) / 5000) * 5000));
 }
 
 /** Checked once per page load (again only if a check failed). */
