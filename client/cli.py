@@ -15,7 +15,7 @@ from client.urls import DEFAULT_URL, parse_base_url
 
 __all__ = ["PROTOCOLS", "SCENARIOS", "build_parser", "prog_name"]
 
-SCENARIOS = ("rtt", "push", "fanout", "overhead", "reconnect")
+SCENARIOS = ("rtt", "push", "fanout", "overhead", "reconnect", "h2")
 PROTOCOLS = ("ws", "sse", "http", "longpoll", "poll")
 
 _RAW = argparse.RawDescriptionHelpFormatter
@@ -448,6 +448,7 @@ _SCENARIO_DEFAULTS: dict[str, dict[str, object]] = {
     },
     "overhead": {"count": 100, "size": 32, "protocols": ["ws", "http", "sse", "longpoll"]},
     "reconnect": {"count": 40, "size": 32, "protocols": ["ws", "sse", "longpoll"]},
+    "h2": {"count": 100, "size": 32, "protocols": ["http/1.1", "h2"]},
 }
 _SCENARIO_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "rtt": ("ws", "http", "sse"),
@@ -455,6 +456,7 @@ _SCENARIO_PROTOCOLS: dict[str, tuple[str, ...]] = {
     "fanout": ("ws", "sse", "longpoll", "poll"),
     "overhead": ("ws", "http", "sse", "longpoll"),
     "reconnect": ("ws", "sse", "longpoll"),
+    "h2": ("http/1.1", "h2"),
 }
 _SCENARIO_SUMMARY = {
     "rtt": "sequential round trips: ws echo, http POST echo, http POST -> sse",
@@ -462,6 +464,7 @@ _SCENARIO_SUMMARY = {
     "fanout": "push to C concurrent clients per protocol",
     "overhead": "bytes on the wire per message, through a counting relay",
     "reconnect": "cut the connection: time to recover, messages lost/duplicated",
+    "h2": "TLS bytes per request over HTTP/1.1 and HTTP/2 (an https:// proxy, make proxy)",
 }
 
 
@@ -541,7 +544,7 @@ def _add_push_options(parser: argparse.ArgumentParser, rate: float) -> None:
 def _add_bench(commands: argparse._SubParsersAction[CliParser], common: CliParser) -> None:
     bench = commands.add_parser(
         "bench",
-        help="compare the protocols: rtt, push, fanout, overhead, reconnect",
+        help="compare the protocols: rtt, push, fanout, overhead, reconnect, h2",
         description=_BENCH_HELP,
         formatter_class=_RAW,
     )
@@ -586,6 +589,14 @@ def _add_bench(commands: argparse._SubParsersAction[CliParser], common: CliParse
         "overhead",
         parents=parents["overhead"],
         help=_SCENARIO_SUMMARY["overhead"],
+        description=_BENCH_HELP,
+        formatter_class=_RAW,
+    )
+
+    scenarios.add_parser(
+        "h2",
+        parents=parents["h2"],
+        help=_SCENARIO_SUMMARY["h2"],
         description=_BENCH_HELP,
         formatter_class=_RAW,
     )

@@ -25,7 +25,7 @@ from statistics import fmean
 from yarl import URL
 
 from client.bench.context import BenchContext, CpuMeter
-from client.bench.relayed import run_relayed
+from client.bench.relayed import run_relayed, through
 from client.bench.results import BenchResult
 from client.messages import text_payload
 from client.relay import ByteCounts, CountingRelay
@@ -44,7 +44,7 @@ async def run(ctx: BenchContext) -> list[BenchResult]:
 async def _measure(ctx: BenchContext, relay: CountingRelay, protocol: str) -> BenchResult:
     n = ctx.args.count
     advance = ctx.progress.task(f"overhead {protocol}", n + 2)
-    base = relay.url.with_path(ctx.base.path)
+    base = through(relay, ctx.base)
     with CpuMeter() as meter:
         one, _ = await _exchange(ctx, relay, base, protocol, 1)
         advance(1)

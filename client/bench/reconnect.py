@@ -22,7 +22,7 @@ import time
 
 from client.backoff import Backoff
 from client.bench.context import BenchContext, CpuMeter
-from client.bench.relayed import run_relayed
+from client.bench.relayed import run_relayed, through
 from client.bench.results import BenchResult
 from client.errors import ClientError, ConnectionLost
 from client.reconnect import Reconnector
@@ -72,7 +72,7 @@ async def _measure(ctx: BenchContext, relay: CountingRelay, protocol: str) -> Be
         resume=not args.no_resume,
         wait_s=min(30.0, args.timeout),
     )
-    transport = push_transport(protocol, ctx.session, relay.url.with_path(ctx.base.path), params)
+    transport = push_transport(protocol, ctx.session, through(relay, ctx.base), params)
     reconnector = Reconnector(Backoff(base_s=args.backoff_base, cap_s=args.backoff_cap))
     cut_points = {args.count * (i + 1) // (args.cuts + 1) for i in range(args.cuts)}
     advance = ctx.progress.task(f"reconnect {protocol}", args.count)
