@@ -81,6 +81,8 @@ async def test_event_stream_through_nginx_with_gzip_arrives_event_by_event(
     deployed = behind_proxy("nginx", gzip=True)
     room = f"gzip-{uuid.uuid4().hex[:8]}"
     async with event_stream(session, deployed, f"/sse/room/{room}?after=0") as response:
+        # The app's side of the contract, as the browser receives it through nginx.
+        assert response.headers["Cache-Control"] == "no-cache, no-transform"
         assert response.headers["Content-Encoding"] == "gzip"  # compressed, yet on time:
         reader = EventReader(response)
         for text in ("one", "two", "three"):
