@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", nargs="+", choices=sorted(SCENARIOS), help="run these scenarios only"
     )
     parser.add_argument("--rounds", type=int, help="override the profile's rounds")
+    parser.add_argument(
+        "--memory-rounds", type=int, help="fresh processes per server for idle memory"
+    )
     parser.add_argument(
         "--servers",
         nargs="+",
@@ -58,9 +62,13 @@ def commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Stopped from outside: unwind like Ctrl-C, so that every server started is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     profile = SMOKE if args.smoke else FULL
     if args.rounds:
         profile = dataclasses.replace(profile, rounds=args.rounds)
+    if args.memory_rounds:
+        profile = dataclasses.replace(profile, memory_rounds=args.memory_rounds)
     if args.servers:
         profile = dataclasses.replace(profile, servers=tuple(args.servers))
     if shutil.which("wrk") is None:

@@ -43,6 +43,9 @@ class Profile:
     sse_size: int = 64
     http_size: int = 32
     idle: int = 1000  # idle WebSockets, and idle SSE streams, per server
+    # One fresh process per server: repeated runs agreed within 0.1 KiB per connection, and
+    # each costs a minute of a 10-minute budget on a busy machine.
+    memory_rounds: int = 1
     fanout_subscribers: int = 1000  # half WebSocket, half SSE
     fanout_messages: int = 100
     hold: int = 10_000  # half WebSocket, half SSE

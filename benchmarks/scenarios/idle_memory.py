@@ -1,11 +1,13 @@
 """Server memory per idle connection: 1,000 WebSockets, then 1,000 SSE streams, held.
 
-Each server is started afresh for each round (Python rarely gives freed memory back, so a
-second batch on the same process would measure reuse, not cost). A few connections are
-opened and closed first, so that lazily imported code and first-use caches are not charged to
-the connections. Then: RSS at rest; N idle WebSockets (`/ws/echo`, nothing sent) held by one
-load-generator process, RSS once settled; N SSE streams (`/sse/stream?interval=60000`, one
-tick a minute) held by another, RSS once settled. Per connection = the RSS step ÷ N.
+Each server is started afresh for this (Python rarely gives freed memory back, so a second
+batch on the same process would measure reuse, not cost); repeated fresh runs agreed within
+0.1 KiB per connection, so one run per server is the default (`--memory-rounds` for more).
+A few connections are opened and closed first, so that lazily imported code and first-use
+caches are not charged to the connections. Then: RSS at rest; N idle WebSockets
+(`/ws/echo`, nothing sent) held by one load-generator process, RSS once settled; N SSE
+streams (`/sse/stream?interval=60000`, one tick a minute) held by another, RSS once settled.
+Per connection = the RSS step ÷ N.
 The project is also measured with `--tls` (a certificate made at start-up in a scratch
 folder): the cost of an idle TLS connection.
 """
@@ -73,12 +75,12 @@ def run(ctx: Context) -> Section:
         tls_dir = ctx.scratch / "tls"
         contenders.append((TLS_KEY, PROJECT, ("--tls", "--cert-dir", str(tls_dir))))
     samples: dict[str, list[dict[str, Any]]] = {}
-    for round_no in range(1, p.rounds + 1):
+    for round_no in range(1, p.memory_rounds + 1):
         for key, spec, extra in contenders:
             result = measure(ctx, spec, *extra)
             samples.setdefault(key, []).append(result)
             ctx.progress(
-                f"idle memory round {round_no}/{p.rounds} {key}: "
+                f"idle memory round {round_no}/{p.memory_rounds} {key}: "
                 f"{fmt(result['ws_kib'])} KiB/WS, {fmt(result['sse_kib'])} KiB/SSE"
             )
     summary = {
@@ -122,7 +124,7 @@ def run(ctx: Context) -> Section:
         rows,
         caption=(
             f"Server RSS per idle connection, {p.idle} of each held "
-            f"(median of {p.rounds} fresh processes)"
+            f"(median of {p.memory_rounds} fresh process(es) per server)"
         ),
     )
     project = summary.get(PROJECT.key, {})
