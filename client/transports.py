@@ -255,10 +255,12 @@ class SseRoomEcho(Transport):
         failure: Exception = ConnectionLost("the room stream ended")
         try:
             async for event in iter_events(response, self._parser):
-                if event.type != "message" or not event.last_event_id.isdigit():
+                # The event id is the room cursor `<epoch>-<id>`; the bench matches the id.
+                seq = event.last_event_id.rpartition("-")[2]
+                if event.type != "message" or not seq.isdigit():
                     continue
                 delivery = arrived(event.data.encode(), self.connection)
-                message_id = int(event.last_event_id)
+                message_id = int(seq)
                 waiter = self._waiters.pop(message_id, None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(delivery)

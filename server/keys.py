@@ -6,6 +6,7 @@ from server.connections import LiveConnections
 from server.core.forwarded import TrustedProxies
 from server.core.metrics import Metrics
 from server.core.origins import OriginPolicy
+from server.core.process import ProcessInfo
 from server.core.ratelimit import RateLimiterPool
 from server.core.rooms import RoomHub
 from server.settings import Settings
@@ -17,3 +18,4 @@ HUB = web.AppKey("hub", RoomHub)
 HTTP_RATE_LIMITS = web.AppKey("http_rate_limits", RateLimiterPool)
 ORIGIN_POLICY = web.AppKey("origin_policy", OriginPolicy)
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
+PROCESS = web.AppKey("process", ProcessInfo)

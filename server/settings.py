@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from server.core.forwarded import TrustedProxies
 from server.core.origins import OriginPolicy
+from server.core.urls import redact_url
 
 ENV_PREFIX = "PROTOCOL_LAB_"
 MIB = 1024 * 1024
@@ -186,6 +187,17 @@ class Settings:
     )
     max_user: int = _option(32, "longest user name in a room message, in characters", minimum=1)
     max_text: int = _option(4096, "longest room message text, in characters", minimum=1)
+    broker: str = _option(
+        "",
+        "room broker shared by every server process that names it: redis://host:port/db "
+        "(rediss:// for TLS). Empty: rooms live in this process's memory",
+    )
+    workers: int = _option(
+        1,
+        "server processes sharing --port (SO_REUSEPORT). With more than one, rooms need "
+        "--broker, or each process has rooms of its own (split brain)",
+        minimum=1,
+    )
     shutdown_timeout: float = _option(
         2.0, "seconds open requests get to finish when the server stops", minimum=0
     )
@@ -207,6 +219,10 @@ class Settings:
             if not folder.is_dir():
                 raise SettingsError(f"{option} {folder} is not a folder")
         self._check_tls()
+        if self.broker and not self.broker.startswith(BROKER_SCHEMES):
+            raise SettingsError(
+                f"--broker must be a redis:// or rediss:// URL, got {redact_url(self.broker)!r}"
+            )
         try:
             OriginPolicy.from_setting(self.allowed_origins)
         except ValueError as exc:
@@ -228,11 +244,16 @@ class Settings:
     @property
     def public(self) -> dict[str, object]:
         """The settings as JSON-ready values, for `/api/config` (file paths left out)."""
-        return {
+        public = {
             spec.name: getattr(self, spec.name)
             for spec in fields(self)
             if spec.name not in _PRIVATE
         }
+        public["broker"] = redact_url(self.broker)
+        return public
+
+
+BROKER_SCHEMES = ("redis://", "rediss://")
 
 
 # Paths on the server's disk are nobody's business; `tls` says whether TLS is on.

@@ -5,36 +5,39 @@ translate between their wire format and the calls below.
 
 Policy
 ------
-* **Ids.** Every room numbers its messages 1, 2, 3, ... with no gaps. Ids are per room and
-  are the resume cursor of every protocol (WS `after_id`, SSE `Last-Event-ID`, HTTP `after`).
+* **Ids and epochs.** Every room numbers its messages 1, 2, 3, ... with no gaps, within an
+  *epoch* (see `server/core/cursors.py`): a new life of a room (a restart without a shared
+  broker, a broker that lost its data) gets a new epoch and starts again at 1. The resume
+  cursor of every protocol is `<epoch>-<id>` (WS `after`, SSE `Last-Event-ID`, HTTP `since`).
 * **History.** Each room keeps its last `history_size` messages. A client resuming from an id
   older than that gets what is still there plus `Replay.lost`, the number of messages it
   can never see.
-* **A cursor from a previous life.** A cursor beyond the room's last id can only come from
-  before a restart (ids start again at 1 in a new process). It is read as "from the start":
-  everything the new room holds is replayed. Waiting for ids to pass the old cursor instead
-  would silently skip every message of the new life up to it.
-* **Atomic resume.** `subscribe(after_id=...)` takes the replay and registers the live queue
-  without yielding to the event loop, so every message is either in the replay or in the
-  queue: never both, never neither.
+* **A cursor from a previous life** (another epoch, or an id beyond the room's last one) gets
+  `Replay.reset`, then the current history from its start: the client is told, and no message
+  of the new life is hidden behind the old cursor.
+* **Atomic resume.** `subscribe(after=...)` returns a replay and a live subscription that
+  together hold every message after the cursor exactly once: never both, never neither.
 * **Publishing never waits for a reader.** Messages are put into each subscriber's bounded
   queue without awaiting. A subscriber whose queue is full is a *slow consumer*: it is removed
   from the room at once and its `next()` raises `SubscriberDropped`. The backlog it had is
   discarded, because the client can resume from the last id it saw and get the rest from
   history, which is cheaper than streaming stale messages to a peer that cannot keep up.
+* **Encode once.** A `RoomMessage` carries its wire JSON (`wire`), made once when the message
+  is built; every subscriber of every protocol is sent that same text.
 * **Rooms** are created on first publish, subscribe or wait, and live as long as the hub
   (a poller must be able to come back to the history). `max_rooms` bounds their number;
   reading (`since`, `rooms`) never creates a room.
 * **Shutdown.** `close()` drops every subscriber with `DropReason.SHUTDOWN` and wakes every
   long-poll waiter; afterwards publish, subscribe and wait_for raise `HubClosed`.
 
-The handlers depend on the `RoomHub` protocol, not on `InMemoryHub`, so a distributed
-backend (Redis streams, say) can be added without touching them.
+The handlers depend on the `RoomHub` protocol; `InMemoryHub` below serves one process, and
+`server/broker/redis_hub.py` shares rooms between processes through Redis.
 """
 
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import time
 from collections import deque
@@ -43,6 +46,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from server.core import notices
+from server.core.cursors import ORIGIN, Cursor, new_epoch, plan_resume
+from server.core.notices import Notice, NoticeKind
 from server.core.protocols import WireProtocol
 from server.core.refusals import CloseCode, Reason, Unavailable
 
@@ -59,11 +65,23 @@ class RoomMessage:
     text: str
     ts: int  # milliseconds since the Unix epoch, taken by the hub when publishing
     via: WireProtocol
+    epoch: str
+    # The JSON every protocol sends, encoded once here rather than once per subscriber.
+    wire: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wire", json.dumps(self.to_json(), separators=(",", ":")))
+
+    @property
+    def cursor(self) -> Cursor:
+        """The cursor that resumes right after this message (the SSE `id:`)."""
+        return Cursor(self.id, self.epoch)
 
     def to_json(self) -> dict[str, object]:
         """The wire representation shared by all three protocols (plain JSON types only)."""
         return {
             "id": self.id,
+            "epoch": self.epoch,
             "room": self.room,
             "user": self.user,
             "text": self.text,
@@ -76,13 +94,24 @@ class RoomMessage:
 class Replay:
     """Stored messages after a cursor.
 
-    `messages` holds, in id order, the history messages with id > the cursor. `lost` counts
-    the ids after the cursor that fell out of the bounded history, so a client can tell the
-    user "n messages missed" instead of silently skipping them.
+    `messages` holds, in id order, the history messages after the resume point. `reset` says
+    the cursor was from another epoch (the messages then start at the current history's
+    beginning). `lost` counts the ids after the resume point that fell out of the bounded
+    history, so a client can tell the user "n messages missed" instead of silently skipping
+    them. `position` is the cursor to resume from after these messages.
     """
 
     messages: list[RoomMessage] = field(default_factory=list)
     lost: int = 0
+    reset: bool = False
+    position: Cursor = ORIGIN
+
+    def notices(self) -> list[Notice]:
+        """What to tell the client before the messages: reset, then gap, when they apply."""
+        told = (
+            [notices.reset(self.position.epoch or "", notices.RESET_REASON)] if self.reset else []
+        )
+        return told + ([notices.gap(self.lost)] if self.lost else [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +123,7 @@ class RoomInfo:
     history_size: int
     subscribers: dict[str, int]  # live subscriptions per WireProtocol value, zeros included
     waiters: int  # long-poll requests currently parked in `wait_for`
+    epoch: str = ""
 
     def to_json(self) -> dict[str, object]:
         """JSON-ready form of the snapshot; an HTTP long-poll counts as an HTTP subscriber."""
@@ -103,6 +133,7 @@ class RoomInfo:
         )
         return {
             "name": self.name,
+            "epoch": self.epoch,
             "last_id": self.last_id,
             "history_size": self.history_size,
             "subscribers": subscribers,
@@ -143,6 +174,13 @@ class HubClosed(RoomError):
         super().__init__("the server is shutting down")
 
 
+class BrokerUnavailable(RoomError):
+    """The shared room broker cannot be reached; rooms pause, echo and ticks go on."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"room broker unavailable ({detail}); rooms resume when it is back")
+
+
 class SubscriberDropped(Exception):
     """Raised by `Subscription.next()` once the hub has dropped the subscription."""
 
@@ -158,17 +196,21 @@ class _Wake(StrEnum):
     CLOSED = "closed"
 
 
+Delivery = RoomMessage | Notice
+
+
 class Subscription:
-    """A live feed of one room's new messages for one connection.
+    """A live feed of one room's new messages (and notices) for one connection.
 
     Created by `RoomHub.subscribe`; end it with `RoomHub.unsubscribe`. Read it with
-    `await sub.next()` or `async for message in sub`.
+    `await sub.next()` or `async for item in sub`.
 
-    `next()` returns the next message in id order. Once the hub drops the subscription
-    (`dropped` is then set), `next()` raises `SubscriberDropped` immediately, even if messages
-    were still queued: the client should resume from the last id it received. After
-    `unsubscribe`, `next()` raises `StopAsyncIteration`, so an `async for` loop in another task
-    simply ends.
+    `next()` returns the next message in id order, or a `Notice` (`broker` when the shared
+    broker goes or comes back, `reset` and `gap` when it lost history meanwhile). Once the hub
+    drops the subscription (`dropped` is then set), `next()` raises `SubscriberDropped`
+    immediately, even if messages were still queued: the client should resume from the last
+    id it received. After `unsubscribe`, `next()` raises `StopAsyncIteration`, so an
+    `async for` loop in another task simply ends.
     """
 
     def __init__(self, room: str, protocol: WireProtocol, queue_size: int) -> None:
@@ -179,7 +221,8 @@ class Subscription:
         self.protocol = protocol
         self.dropped: DropReason | None = None
         self._closed = False
-        self._queue: asyncio.Queue[RoomMessage | _Wake] = asyncio.Queue(maxsize=queue_size)
+        self._floor: Cursor | None = None
+        self._queue: asyncio.Queue[Delivery | _Wake] = asyncio.Queue(maxsize=queue_size)
 
     def __repr__(self) -> str:
         state = f"dropped={self.dropped}" if self.dropped else f"pending={self.pending}"
@@ -187,7 +230,7 @@ class Subscription:
 
     @property
     def pending(self) -> int:
-        """Messages queued and not yet read (0 once ended: the backlog is discarded)."""
+        """Items queued and not yet read (0 once ended: the backlog is discarded)."""
         return self._queue.qsize() if self.active else 0
 
     @property
@@ -195,31 +238,45 @@ class Subscription:
         """True until the subscription is dropped or unsubscribed."""
         return self.dropped is None and not self._closed
 
-    async def next(self) -> RoomMessage:
-        """Wait for the next message.
+    async def next(self) -> Delivery:
+        """Wait for the next message or notice.
 
         Raises `SubscriberDropped` if the hub dropped this subscription and
         `StopAsyncIteration` if it was unsubscribed.
         """
-        self._raise_if_ended()
-        item = await self._queue.get()
-        if isinstance(item, _Wake):
-            # Put the token back so any other task blocked on this queue wakes as well.
-            self._queue.put_nowait(item)
+        while True:
             self._raise_if_ended()
-        assert isinstance(item, RoomMessage)
-        return item
+            item = await self._queue.get()
+            if isinstance(item, _Wake):
+                # Put the token back so any other task blocked on this queue wakes as well.
+                self._queue.put_nowait(item)
+                self._raise_if_ended()
+                continue
+            if isinstance(item, Notice):
+                if item.kind is NoticeKind.RESET:
+                    self._floor = None
+                return item
+            if not self._covered(item):
+                return item
 
     def __aiter__(self) -> "Subscription":
         return self
 
-    async def __anext__(self) -> RoomMessage:
+    async def __anext__(self) -> Delivery:
         return await self.next()
 
-    def offer(self, message: RoomMessage) -> bool:
-        """Queue `message` without waiting; False if the queue is full (for hub backends)."""
+    def skip_through(self, position: Cursor) -> None:
+        """Skip queued messages at or before `position`, which a replay already holds.
+
+        For hubs whose replay is read while the subscription already collects (Redis): the
+        overlap is dropped here, once per message, instead of being sent twice.
+        """
+        self._floor = position
+
+    def offer(self, item: Delivery) -> bool:
+        """Queue `item` without waiting; False if the queue is full (for hub backends)."""
         try:
-            self._queue.put_nowait(message)
+            self._queue.put_nowait(item)
         except asyncio.QueueFull:
             return False
         return True
@@ -235,6 +292,10 @@ class Subscription:
         if self.active:
             self._closed = True
             self._end(_Wake.CLOSED)
+
+    def _covered(self, message: RoomMessage) -> bool:
+        floor = self._floor
+        return floor is not None and message.epoch == floor.epoch and message.id <= floor.seq
 
     def _end(self, token: _Wake) -> None:
         # Discard the backlog (see the class docstring), which also frees room for the token.
@@ -260,18 +321,18 @@ class RoomHub(Protocol):
         """Store a message in `room`, deliver it to every subscriber and wake every waiter.
 
         Returns the stored message with its id and timestamp. Raises `RoomError` (e.g.
-        `RoomLimitReached`, `HubClosed`) if the hub refuses.
+        `RoomLimitReached`, `HubClosed`, `BrokerUnavailable`) if the hub refuses.
         """
         ...
 
-    def subscribe(
-        self, room: str, protocol: WireProtocol, *, after_id: int | None = None
+    async def subscribe(
+        self, room: str, protocol: WireProtocol, *, after: Cursor | None = None
     ) -> tuple[Subscription, Replay]:
         """Start a live subscription to `room`.
 
-        With `after_id`, also return the stored messages after it; the replay and the live
-        queue are taken atomically, so together they hold every message after `after_id`
-        exactly once. Without `after_id` the replay is empty. Raises `RoomError`.
+        With `after`, also return the stored messages after it (resume rule in
+        `server/core/cursors.py`); replay and subscription together hold every message after
+        `after` exactly once. Without `after` the replay is empty. Raises `RoomError`.
         """
         ...
 
@@ -279,57 +340,121 @@ class RoomHub(Protocol):
         """End `sub`; calling it again, or after the hub dropped `sub`, does nothing."""
         ...
 
-    def since(self, room: str, after_id: int) -> Replay:
-        """The stored messages of `room` with id > `after_id` (empty for an unknown room)."""
-        ...
+    async def since(self, room: str, after: Cursor) -> Replay:
+        """The stored messages of `room` after `after` (empty for an unknown room).
 
-    # `timeout` is part of the contract (it comes from the poll request), hence the noqa.
-    async def wait_for(self, room: str, after_id: int, timeout: float) -> Replay:  # noqa: ASYNC109
-        """Long-poll: messages after `after_id`, waiting up to `timeout` seconds for one.
-
-        Returns at once if there are any; otherwise returns as soon as one is published, or
-        an empty `Replay` when `timeout` expires or the hub closes. Raises `RoomError`.
+        Raises `BrokerUnavailable` when the rooms live in a broker that cannot be reached.
         """
         ...
 
-    def rooms(self) -> list[RoomInfo]:
+    # `timeout` is part of the contract (it comes from the poll request), hence the noqa.
+    async def wait_for(self, room: str, after: Cursor, timeout: float) -> Replay:  # noqa: ASYNC109
+        """Long-poll: messages after `after`, waiting up to `timeout` seconds for one.
+
+        Returns at once if there are any (or a reset or gap to report); otherwise returns as
+        soon as one is published, or an empty `Replay` when `timeout` expires or the hub
+        closes. Raises `RoomError`.
+        """
+        ...
+
+    async def rooms(self) -> list[RoomInfo]:
         """A snapshot of every room, sorted by name."""
         ...
 
-    def close(self) -> None:
+    def health(self) -> dict[str, object]:
+        """The hub's line in `/api/stats`: its kind, whether rooms are shared, its state."""
+        ...
+
+    async def start(self) -> None:
+        """Connect to what the hub needs (called once the event loop runs)."""
+        ...
+
+    async def close(self) -> None:
         """Drop every subscriber with `DropReason.SHUTDOWN` and wake every waiter."""
         ...
 
 
-def _wall_clock_ms() -> int:
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch: the `ts` of a message."""
     return time.time_ns() // 1_000_000
 
 
-class _Room:
-    """The state of one room inside `InMemoryHub`."""
+class LocalRoom:
+    """One room's subscribers and long-poll waiters in this process, for every hub.
 
-    def __init__(self, name: str, history_size: int) -> None:
+    `deliver` applies the slow-consumer policy; `wake_waiters` releases every parked
+    long-poll once.
+    """
+
+    def __init__(
+        self, name: str, drop: "Callable[[LocalRoom, Subscription, DropReason], None]"
+    ) -> None:
         self.name = name
-        self.last_id = 0
-        self.history: deque[RoomMessage] = deque(maxlen=history_size)
         self.subscribers: dict[Subscription, None] = {}  # a dict keeps delivery order stable
         self.waiters = 0
         # Set (and replaced) on every publish, so waiters parked on it all wake up once.
         self.published = asyncio.Event()
+        self._drop = drop
 
-    def replay_after(self, after_id: int) -> Replay:
-        if after_id > self.last_id:  # from before a restart: see "previous life" above
-            after_id = 0
-        oldest = self.history[0].id if self.history else self.last_id + 1
-        # History ids are contiguous (oldest..last_id), so the cursor maps to an index.
-        start = max(0, after_id + 1 - oldest)
-        messages = list(itertools.islice(self.history, start, None))
-        lost = max(0, oldest - (after_id + 1))
-        return Replay(messages, lost)
+    @property
+    def idle(self) -> bool:
+        """No subscriber and no waiter here."""
+        return not self.subscribers and not self.waiters
+
+    def deliver(self, item: Delivery) -> None:
+        """Queue `item` for every subscriber, dropping those whose queue is full."""
+        for sub in list(self.subscribers):
+            if not sub.offer(item):
+                self._drop(self, sub, DropReason.SLOW_CONSUMER)
 
     def wake_waiters(self) -> None:
+        """Release every parked long-poll (each then looks again)."""
         self.published.set()
         self.published = asyncio.Event()
+
+    async def wait_publish(self, deadline: float, event: asyncio.Event | None = None) -> None:
+        """Park until `wake_waiters` sets `event` (default: the next one) or until the loop
+        time `deadline`."""
+        event = event or self.published
+        # The counter is decremented in `finally`, so timeouts and cancellation leave no trace;
+        # Event.wait removes its own future on the way out.
+        self.waiters += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await event.wait()
+        finally:
+            self.waiters -= 1
+
+    def counts(self) -> dict[str, int]:
+        """Live subscriptions per protocol, zeros included."""
+        counts = dict.fromkeys((p.value for p in WireProtocol), 0)
+        for sub in self.subscribers:
+            counts[sub.protocol.value] += 1
+        return counts
+
+
+class _Room(LocalRoom):
+    """The state of one room inside `InMemoryHub`: local fan-out plus the history."""
+
+    def __init__(
+        self,
+        name: str,
+        history_size: int,
+        drop: Callable[[LocalRoom, Subscription, DropReason], None],
+    ) -> None:
+        super().__init__(name, drop)
+        self.epoch = new_epoch()
+        self.last_id = 0
+        self.history: deque[RoomMessage] = deque(maxlen=history_size)
+
+    def replay_after(self, cursor: Cursor) -> Replay:
+        oldest = self.history[0].id if self.history else self.last_id + 1
+        plan = plan_resume(cursor, self.epoch, oldest, self.last_id)
+        # History ids are contiguous (oldest..last_id), so the cursor maps to an index.
+        start = max(0, plan.after + 1 - oldest)
+        messages = list(itertools.islice(self.history, start, None))
+        return Replay(messages, plan.lost, plan.reset, Cursor(self.last_id, self.epoch))
 
 
 class InMemoryHub:
@@ -362,7 +487,7 @@ class InMemoryHub:
         self.max_rooms = max_rooms
         self.dropped_total: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
         self._on_drop = on_drop
-        self._clock = clock or _wall_clock_ms
+        self._clock = clock or wall_clock_ms
         self._rooms: dict[str, _Room] = {}
         self._closed = False
 
@@ -375,21 +500,22 @@ class InMemoryHub:
         """See `RoomHub.publish`. Never awaits: slow subscribers are dropped, not waited for."""
         state = self._open_room(room)
         state.last_id += 1
-        message = RoomMessage(state.last_id, room, user, text, self._clock(), via)
+        message = RoomMessage(state.last_id, room, user, text, self._clock(), via, state.epoch)
         state.history.append(message)
-        for sub in list(state.subscribers):
-            if not sub.offer(message):
-                self._drop(state, sub, DropReason.SLOW_CONSUMER)
+        state.deliver(message)
         state.wake_waiters()
         return message
 
-    def subscribe(
-        self, room: str, protocol: WireProtocol, *, after_id: int | None = None
+    async def subscribe(
+        self, room: str, protocol: WireProtocol, *, after: Cursor | None = None
     ) -> tuple[Subscription, Replay]:
         """See `RoomHub.subscribe`."""
         state = self._open_room(room)
         # No await between the replay and the registration: that is what makes resume exact.
-        replay = Replay() if after_id is None else state.replay_after(after_id)
+        if after is None:
+            replay = Replay(position=Cursor(state.last_id, state.epoch))
+        else:
+            replay = state.replay_after(after)
         sub = Subscription(room, protocol, self.queue_size)
         state.subscribers[sub] = None
         return sub, replay
@@ -401,30 +527,52 @@ class InMemoryHub:
             state.subscribers.pop(sub, None)
         sub.mark_closed()
 
-    def since(self, room: str, after_id: int) -> Replay:
+    async def since(self, room: str, after: Cursor) -> Replay:
         """See `RoomHub.since`."""
-        state = self._rooms.get(room)
-        return Replay() if state is None else state.replay_after(after_id)
+        return self.since_now(room, after)
 
-    async def wait_for(self, room: str, after_id: int, timeout: float) -> Replay:  # noqa: ASYNC109
+    def since_now(self, room: str, after: Cursor) -> Replay:
+        """`since` without awaiting (this hub never needs to)."""
+        state = self._rooms.get(room)
+        if state is None:
+            # No room, no life to compare with: a cursor with an epoch is from a former one.
+            return Replay(reset=after.epoch is not None or after.seq > 0)
+        return state.replay_after(after)
+
+    async def wait_for(self, room: str, after: Cursor, timeout: float) -> Replay:  # noqa: ASYNC109
         """See `RoomHub.wait_for`."""
         state = self._open_room(room)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            replay = state.replay_after(after_id)
+            replay = state.replay_after(after)
             remaining = deadline - loop.time()
-            if replay.messages or replay.lost or remaining <= 0 or self._closed:
+            if replay.messages or replay.lost or replay.reset or remaining <= 0 or self._closed:
                 return replay
             # Woken by a publish, we look again rather than assume it concerns us.
-            await self._wait_publish(state, deadline)
+            await state.wait_publish(deadline)
 
-    def rooms(self) -> list[RoomInfo]:
+    async def rooms(self) -> list[RoomInfo]:
         """See `RoomHub.rooms`."""
+        return self.snapshot()
+
+    def snapshot(self) -> list[RoomInfo]:
+        """`rooms()` without awaiting."""
         return [self._info(self._rooms[name]) for name in sorted(self._rooms)]
 
-    def close(self) -> None:
-        """See `RoomHub.close`. Idempotent."""
+    def health(self) -> dict[str, object]:
+        """See `RoomHub.health`: memory is always up, and never shared between processes."""
+        return {"kind": "memory", "shared": False, "state": "closed" if self._closed else "up"}
+
+    async def start(self) -> None:
+        """See `RoomHub.start`: memory needs nothing."""
+
+    async def close(self) -> None:
+        """See `RoomHub.close`."""
+        self.close_now()
+
+    def close_now(self) -> None:
+        """`close()` without awaiting. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -440,35 +588,39 @@ class InMemoryHub:
         if state is None:
             if len(self._rooms) >= self.max_rooms:
                 raise RoomLimitReached(self.max_rooms)
-            state = self._rooms[name] = _Room(name, self.history_size)
+            state = self._rooms[name] = _Room(name, self.history_size, self._drop)
         return state
 
-    async def _wait_publish(self, state: _Room, deadline: float) -> None:
-        # The counter is decremented in `finally`, so timeouts and cancellation leave no trace;
-        # Event.wait removes its own future on the way out.
-        state.waiters += 1
-        try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline):
-                    await state.published.wait()
-        finally:
-            state.waiters -= 1
-
-    def _drop(self, state: _Room, sub: Subscription, reason: DropReason) -> None:
-        del state.subscribers[sub]
-        sub.mark_dropped(reason)
-        self.dropped_total[reason] += 1
-        if self._on_drop is None:
-            return
-        try:
-            self._on_drop(sub, reason)
-        except Exception:
-            # A broken metrics hook must not cost the other subscribers their message.
-            log.exception("on_drop hook failed for %r", sub)
+    def _drop(self, state: LocalRoom, sub: Subscription, reason: DropReason) -> None:
+        drop_subscriber(state, sub, reason, self.dropped_total, self._on_drop)
 
     @staticmethod
     def _info(state: _Room) -> RoomInfo:
-        counts = dict.fromkeys((p.value for p in WireProtocol), 0)
-        for sub in state.subscribers:
-            counts[sub.protocol.value] += 1
-        return RoomInfo(state.name, state.last_id, len(state.history), counts, state.waiters)
+        return RoomInfo(
+            state.name,
+            state.last_id,
+            len(state.history),
+            state.counts(),
+            state.waiters,
+            state.epoch,
+        )
+
+
+def drop_subscriber(
+    state: LocalRoom,
+    sub: Subscription,
+    reason: DropReason,
+    totals: dict[DropReason, int],
+    hook: DropHook | None,
+) -> None:
+    """Remove `sub` from `state`, end it for `reason`, count it and call the hook."""
+    state.subscribers.pop(sub, None)
+    sub.mark_dropped(reason)
+    totals[reason] += 1
+    if hook is None:
+        return
+    try:
+        hook(sub, reason)
+    except Exception:
+        # A broken metrics hook must not cost the other subscribers their message.
+        log.exception("on_drop hook failed for %r", sub)

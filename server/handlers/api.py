@@ -11,9 +11,12 @@ from server import keys
 
 
 async def stats(request: web.Request) -> web.Response:
-    """Per-protocol counters, refusals by reason, and uptime."""
+    """Per-protocol counters, refusals by reason, and uptime; which process answered, and
+    the health of the room hub (the broker)."""
     snapshot = request.app[keys.METRICS].snapshot()
     snapshot["live_connections"] = len(request.app[keys.LIVE_CONNECTIONS])
+    snapshot["process"] = request.app[keys.PROCESS].to_json()
+    snapshot["broker"] = request.app[keys.HUB].health()
     return web.json_response(snapshot)
 
 
@@ -31,7 +34,7 @@ async def config(request: web.Request) -> web.Response:
 
 async def rooms(request: web.Request) -> web.Response:
     """Every room with its last id, history size and subscribers per protocol."""
-    infos = request.app[keys.HUB].rooms()
+    infos = await request.app[keys.HUB].rooms()
     return web.json_response({"rooms": [info.to_json() for info in infos]})
 
 

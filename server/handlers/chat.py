@@ -8,19 +8,18 @@ Errors are raised, not answered: each protocol maps them its own way (HTTP statu
 from aiohttp import web
 
 from server import keys
+from server.core.cursors import Cursor, CursorError
 from server.core.protocols import WireProtocol
 from server.core.ratelimit import RateLimiter, acquire_or_raise
 from server.core.refusals import BodyTooLarge
 from server.core.rooms import RoomMessage
 from server.core.validation import (
     Limits,
+    ValidationError,
     max_chat_bytes,
     parse_chat_message,
-    parse_int_param,
     validate_room_name,
 )
-
-MAX_ID = 2**62
 
 
 def room_name(request: web.Request) -> str:
@@ -28,8 +27,9 @@ def room_name(request: web.Request) -> str:
     return validate_room_name(request.match_info["room"])
 
 
-def cursor(request: web.Request, name: str, header: str | None = None) -> int | None:
-    """A message id to resume after, from a header or the query (`name`); None if absent.
+def cursor(request: web.Request, name: str, header: str | None = None) -> Cursor | None:
+    """A cursor (`<epoch>-<id>` or a plain id) to resume after, from a header or the query
+    (`name`); None if absent. Raises `ValidationError` for anything else.
 
     The header wins: an EventSource opened with `?after=k` keeps that URL when it reconnects,
     and its `Last-Event-ID` is the newer position.
@@ -40,7 +40,10 @@ def cursor(request: web.Request, name: str, header: str | None = None) -> int | 
         label, raw = name, request.query[name]
     else:
         return None
-    return parse_int_param(label, raw, default=0, minimum=0, maximum=MAX_ID)
+    try:
+        return Cursor.parse(raw)
+    except CursorError as exc:
+        raise ValidationError(f"{label}: {exc}") from None
 
 
 async def publish(

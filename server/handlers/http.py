@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from server import keys
+from server.core.cursors import ORIGIN
 from server.core.protocols import WireProtocol
 from server.core.refusals import BodyTooLarge, Reason
 from server.core.ticks import MAX_INTERVAL_MS, MAX_PAD, GridTick, now_ms, tick_payload
@@ -150,7 +151,7 @@ async def http_room_post(request: web.Request) -> web.Response:
     limiter = request.app[keys.HTTP_RATE_LIMITS].for_key(request.remote or "unknown")
     body = await read_body(request, limit=chat.max_body(request))
     message = await chat.publish(request, body, WireProtocol(via), limiter, room)
-    return web.json_response(message.to_json(), status=201)
+    return web.json_response(text=message.wire, status=201)
 
 
 @counted
@@ -158,14 +159,22 @@ async def http_room_get(request: web.Request) -> web.Response:
     """Messages after `since` as a JSON list; with `wait` > 0 a long-poll.
 
     A long-poll returns as soon as a message arrives, or `[]` after `wait` seconds. When the
-    history no longer holds some messages after `since`, `X-Lost-Messages` says how many.
+    history no longer holds some messages after `since`, `X-Lost-Messages` says how many;
+    `X-Room-Reset: 1` says `since` was from another epoch (the list then starts the room's
+    current history). `X-Room-Cursor` is the `since` of the next poll.
     """
     room = chat.room_name(request)
-    since = chat.cursor(request, "since") or 0
+    since = chat.cursor(request, "since") or ORIGIN
     wait = parse_float_param(
         "wait", request.query.get("wait"), default=0, minimum=0, maximum=MAX_WAIT_S
     )
     hub = request.app[keys.HUB]
-    replay = await hub.wait_for(room, since, wait) if wait > 0 else hub.since(room, since)
-    headers = {"X-Lost-Messages": str(replay.lost)} if replay.lost else None
-    return web.json_response([m.to_json() for m in replay.messages], headers=headers)
+    replay = await hub.wait_for(room, since, wait) if wait > 0 else await hub.since(room, since)
+    headers = {"X-Room-Cursor": str(replay.position)}
+    if replay.lost:
+        headers["X-Lost-Messages"] = str(replay.lost)
+    if replay.reset:
+        headers["X-Room-Reset"] = "1"
+    # Each message's JSON was encoded once, at publish: the list is only joined here.
+    body = "[" + ",".join(m.wire for m in replay.messages) + "]"
+    return web.json_response(text=body, headers=headers)

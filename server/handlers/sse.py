@@ -14,8 +14,9 @@ import asyncio
 from aiohttp import hdrs, web
 
 from server import keys
+from server.core.notices import Notice
 from server.core.protocols import WireProtocol
-from server.core.rooms import DropReason, Replay, SubscriberDropped, Subscription
+from server.core.rooms import Delivery, DropReason, Replay, SubscriberDropped, Subscription
 from server.core.ticks import TickParams, first_tick, tick_payload
 from server.handlers import chat
 from server.wire.sse import EventStream, head_of_stream, open_stream
@@ -65,7 +66,7 @@ async def sse_room(request: web.Request) -> web.StreamResponse:
     if request.method == hdrs.METH_HEAD:
         return head_of_stream()
     hub = request.app[keys.HUB]
-    subscription, replay = hub.subscribe(room, SSE, after_id=after)
+    subscription, replay = await hub.subscribe(room, SSE, after=after)
     try:
         async with open_stream(request) as stream:
             await send_replay(stream, replay)
@@ -76,18 +77,25 @@ async def sse_room(request: web.Request) -> web.StreamResponse:
 
 
 async def send_replay(stream: EventStream, replay: Replay) -> None:
-    """The `gap` notice, if history lost messages, then the messages still in history."""
-    if replay.lost:
-        await stream.send_event("gap", {"lost": replay.lost})
-    for message in replay.messages:
-        await stream.send_event("message", message.to_json(), message.id)
+    """The `reset` and `gap` notices that apply, then the messages still in history."""
+    items: list[Delivery] = [*replay.notices(), *replay.messages]
+    for item in items:
+        await send_item(stream, item)
+
+
+async def send_item(stream: EventStream, item: Delivery) -> None:
+    """A room message (`id:` is its cursor, data encoded once at publish) or a notice."""
+    if isinstance(item, Notice):
+        await stream.send_json_text(item.kind.value, item.data)
+    else:
+        await stream.send_json_text("message", item.wire, str(item.cursor))
 
 
 async def relay_room(stream: EventStream, subscription: Subscription) -> None:
     """Forward live messages until the client leaves, the server stops or the hub drops us."""
     try:
-        async for message in subscription:
-            await stream.send_event("message", message.to_json(), message.id)
+        async for item in subscription:
+            await send_item(stream, item)
     except SubscriberDropped as exc:
         if exc.reason is DropReason.SLOW_CONSUMER:
             await stream.send_event("dropped", {"reason": str(exc.reason)})

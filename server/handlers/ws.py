@@ -11,9 +11,11 @@ import json
 from aiohttp import web
 
 from server import keys
+from server.core.cursors import Cursor
+from server.core.notices import Notice
 from server.core.protocols import WireProtocol
 from server.core.refusals import CloseCode, Refusal, SlowConsumer
-from server.core.rooms import DropReason, SubscriberDropped, Subscription
+from server.core.rooms import Delivery, DropReason, SubscriberDropped, Subscription
 from server.core.ticks import TickParams, tick_payload
 from server.core.validation import parse_int_param
 from server.handlers import chat
@@ -91,17 +93,15 @@ async def ws_room(request: web.Request) -> web.WebSocketResponse:
     return conn.response
 
 
-async def serve_room(conn: WsConnection, room: str, after: int | None) -> None:
+async def serve_room(conn: WsConnection, room: str, after: Cursor | None) -> None:
     """Subscribe, forward room messages in a task, publish what the client sends."""
     hub = conn.request.app[keys.HUB]
     try:
-        subscription, replay = hub.subscribe(room, WS, after_id=after)
+        subscription, replay = await hub.subscribe(room, WS, after=after)
     except Refusal as refusal:  # no room left, or the server is shutting down
         await conn.refuse(refusal)
         return
-    outgoing = [message.to_json() for message in replay.messages]
-    if replay.lost:
-        outgoing.insert(0, {"gap": {"lost": replay.lost}})
+    outgoing: list[Delivery] = [*replay.notices(), *replay.messages]
     forwarder = asyncio.create_task(forward_room(conn, subscription, outgoing))
     try:
         await publish_incoming(conn, room)
@@ -112,15 +112,16 @@ async def serve_room(conn: WsConnection, room: str, after: int | None) -> None:
 
 
 async def forward_room(
-    conn: WsConnection, subscription: Subscription, replay: list[dict[str, object]]
+    conn: WsConnection, subscription: Subscription, replay: list[Delivery]
 ) -> None:
-    """Send the replay, then live messages; close 1008 (1001 on shutdown) when dropped."""
+    """Send the replay, then live messages and notices (each message's JSON was encoded
+    once, at publish); close 1008 (1001 on shutdown) when dropped."""
     try:
         for item in replay:
-            if not await send_json(conn, item):
+            if not await conn.send(wire_text(item)):
                 return
-        async for message in subscription:
-            if not await send_json(conn, message.to_json()):
+        async for item in subscription:
+            if not await conn.send(wire_text(item)):
                 return
     except SubscriberDropped as exc:
         if exc.reason is DropReason.SLOW_CONSUMER:
@@ -130,14 +131,14 @@ async def forward_room(
             await conn.close(CloseCode.GOING_AWAY, SHUTDOWN_REASON)
 
 
+def wire_text(item: Delivery) -> str:
+    """The text frame for a room message or a notice (`{"gap": ...}`, `{"reset": ...}`)."""
+    return item.frame if isinstance(item, Notice) else item.wire
+
+
 def subscription_limit(conn: WsConnection) -> int:
     """How far a subscriber may fall behind (the room queue size)."""
     return conn.request.app[keys.SETTINGS].room_queue
-
-
-async def send_json(conn: WsConnection, data: dict[str, object]) -> bool:
-    """Send one JSON text frame (see `WsConnection.send`)."""
-    return await conn.send(json.dumps(data, separators=(",", ":")))
 
 
 async def publish_incoming(conn: WsConnection, room: str) -> None:

@@ -109,7 +109,9 @@ class EventStream:
         text = json.dumps(data, separators=(",", ":"))
         await self.send_json_text(event, text, event_id)
 
-    async def send_json_text(self, event: str, text: str, event_id: int | None = None) -> None:
+    async def send_json_text(
+        self, event: str, text: str, event_id: int | str | None = None
+    ) -> None:
         """`send_event` for a body already encoded as JSON text (encoded once, sent to many)."""
         head = (
             f"event: {event}\r\n" if event_id is None else f"id: {event_id}\r\nevent: {event}\r\n"

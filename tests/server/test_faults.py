@@ -20,6 +20,7 @@ from aiohttp import WSMsgType
 
 from client.sse_parser import EventStreamParser
 from server import keys
+from server.core.cursors import Cursor
 from server.core.protocols import WireProtocol
 from tests.processes import ServerProcess
 from tests.streams import read_events
@@ -64,7 +65,7 @@ async def test_client_killed_mid_frame_leaves_nothing_behind(server, session) ->
     await peer.close()  # ... and the client is gone
     metrics = server.app[keys.METRICS]
     await eventually(lambda: metrics.open_connections(WireProtocol.WS) == 0)
-    assert server.app[keys.HUB].since("cut", 0).messages == []
+    assert (await server.app[keys.HUB].since("cut", Cursor(0))).messages == []
     await assert_neighbour_served(session, server)
     async with session.ws_connect(server.make_url("/ws/room/cut")) as ws:
         await ws.send_json({"user": "u", "text": "whole"})
@@ -379,9 +380,9 @@ async def test_restart_with_clients_attached_loses_nothing_sse_can_resume(
     seqs = [json.loads(e.data)["seq"] for e in seen_ticks + more]
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate across the restart
 
-    # Rooms live in memory: the new process starts them empty and numbers from 1 again. A
-    # cursor from the old life (3), ahead of the new room, must not hide its messages.
-    assert seen_room[-1].last_event_id == "3"
+    # Rooms live in memory: the new process starts them in a new epoch, numbered from 1
+    # again. A cursor from the old life is told `reset`, then gets the new life's messages.
+    assert seen_room[-1].last_event_id.endswith("-3")
     async with session.post(
         f"{url}/http/room/lab", json={"user": "u", "text": "after"}
     ) as response:
@@ -389,5 +390,6 @@ async def test_restart_with_clients_attached_loses_nothing_sse_can_resume(
     async with session.get(
         f"{url}/sse/room/lab", headers={"Last-Event-ID": seen_room[-1].last_event_id}
     ) as resumed:
-        after = await read_events(resumed, EventStreamParser(), limit=1)
-    assert json.loads(after[0].data)["text"] == "after"
+        after = await read_events(resumed, EventStreamParser(), limit=2)
+    assert [e.type for e in after] == ["reset", "message"]
+    assert json.loads(after[1].data)["text"] == "after"

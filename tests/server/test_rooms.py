@@ -16,6 +16,11 @@ from tests.streams import read_events
 from tests.waiting import eventually
 
 
+def seq_of(event_id: str) -> int:
+    """The message id in an SSE id `<epoch>-<id>`."""
+    return int(event_id.rpartition("-")[2])
+
+
 async def post(
     session: aiohttp.ClientSession, server: TestServer, room: str, text: str, via: str = "http"
 ) -> dict[str, Any]:
@@ -53,7 +58,7 @@ async def test_three_protocols_see_one_ordered_conversation(server, session) -> 
     assert ws_seen == sse_seen == http_seen
     assert [m["id"] for m in ws_seen] == [1, 2, 3]
     assert [m["via"] for m in ws_seen] == ["ws", "sse", "http"]
-    assert set(ws_seen[0]) == {"id", "room", "user", "text", "ts", "via"}
+    assert set(ws_seen[0]) == {"id", "epoch", "room", "user", "text", "ts", "via"}
     await ws.close()
     stream.close()
 
@@ -82,7 +87,7 @@ async def test_resume_older_than_history_reports_the_gap(start_server, session) 
     ) as stream:
         events = await read_events(stream, EventStreamParser(), limit=4)
     assert (events[0].type, json.loads(events[0].data)) == ("gap", {"lost": 2})
-    assert [e.last_event_id for e in events[1:]] == ["5", "6", "7"]
+    assert [seq_of(e.last_event_id) for e in events[1:]] == [5, 6, 7]
     async with session.ws_connect(server.make_url("/ws/room/small?after=2")) as ws:
         assert json.loads(await ws.receive_str(timeout=5)) == {"gap": {"lost": 2}}
         assert json.loads(await ws.receive_str(timeout=5))["id"] == 5
@@ -94,7 +99,7 @@ async def test_resume_older_than_history_reports_the_gap(start_server, session) 
 async def test_long_poll_wakes_on_publish(server, session) -> None:
     poll = asyncio.create_task(session.get(server.make_url("/http/room/wake?since=0&wait=10")))
     hub = server.app[keys.HUB]
-    await eventually(lambda: any(info.waiters for info in hub.rooms()))
+    await eventually(lambda: any(info.waiters for info in hub.snapshot()))
     await post(session, server, "wake", "wake up")
     response = await asyncio.wait_for(poll, 5)
     assert [m["text"] for m in await response.json()] == ["wake up"]
@@ -156,7 +161,7 @@ async def test_two_hundred_subscribers_across_protocols_get_every_message(server
 
     async def sse_ids(stream: aiohttp.ClientResponse) -> list[int]:
         events = await read_events(stream, EventStreamParser(), limit=len(expected))
-        return [int(e.last_event_id) for e in events]
+        return [seq_of(e.last_event_id) for e in events]
 
     results = await asyncio.gather(*map(ws_ids, websockets), *map(sse_ids, streams))
     assert all(ids == expected for ids in results)
@@ -279,7 +284,7 @@ async def test_stalled_sse_subscriber_is_dropped(start_server, session) -> None:
     for _ in range(3000):  # far more than the socket buffers and the queue hold
         await hub.publish("slow", "load", "y" * 4000, WireProtocol.HTTP)
         await asyncio.sleep(0)
-    assert hub.rooms()[0].subscribers["sse"] == 0
+    assert hub.snapshot()[0].subscribers["sse"] == 0
     stalled.close()
     async with session.get(server.make_url("/api/stats")) as response:
         assert (await response.json())["refused"]["slow_consumer"] == 1
@@ -291,7 +296,7 @@ async def test_shutdown_ends_every_kind_of_room_connection(server, session) -> N
     await stream.content.readuntil(b"\r\n\r\n")
     poll = asyncio.create_task(session.get(server.make_url("/http/room/bye?wait=30")))
     hub = server.app[keys.HUB]
-    await eventually(lambda: any(info.waiters for info in hub.rooms()))
+    await eventually(lambda: any(info.waiters for info in hub.snapshot()))
     closing = asyncio.create_task(server.close())
     msg = await ws.receive(timeout=5)
     assert (msg.type, msg.data) == (WSMsgType.CLOSE, aiohttp.WSCloseCode.GOING_AWAY)
@@ -308,7 +313,7 @@ async def test_last_event_id_wins_over_the_after_query(server, session) -> None:
     headers = {"Last-Event-ID": "3"}  # an EventSource opened with ?after=1, reconnecting
     async with session.get(server.make_url("/sse/room/both?after=1"), headers=headers) as stream:
         events = await read_events(stream, EventStreamParser(), limit=1)
-    assert events[0].last_event_id == "4"
+    assert seq_of(events[0].last_event_id) == 4
 
 
 async def test_429_body_says_exactly_how_long_to_wait(start_server, session) -> None:

@@ -1,0 +1,1 @@
+"""Room brokers shared by several server processes. Imports `redis`, never aiohttp."""
