@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from server.runner import Running, serve
 from server.settings import SettingsError, build_parser, load_settings
+from server.workers import run_workers
 
 
 def banner(running: Running) -> str:
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(banner(running), flush=True)
 
     try:
+        if settings.workers > 1:
+            return run_workers(settings, lambda line: print(line, flush=True))
         with asyncio.Runner(loop_factory=loop_factory(settings.loop)) as runner:
             runner.run(serve(settings, announce))
     except OSError as exc:  # the port is taken, a certificate is unreadable: one line

@@ -13,6 +13,7 @@ from aiohttp.log import access_logger
 
 from server import keys
 from server.app import create_app
+from server.core.process import ProcessInfo
 from server.edge.site import GuardedTCPSite
 from server.settings import Settings
 from server.tls import tls_setup
@@ -52,10 +53,14 @@ class Running:
     trust: Path | None
 
 
-async def start(settings: Settings) -> Running:
-    """Make the app and listen on `settings.host:settings.port` (with TLS if asked)."""
+async def start(settings: Settings, process: ProcessInfo | None = None) -> Running:
+    """Make the app and listen on `settings.host:settings.port` (with TLS if asked).
+
+    `process` says which of `--workers` processes this is; several then share the port
+    (SO_REUSEPORT, see server/workers.py).
+    """
     tls = tls_setup(settings)  # first: a bad certificate must fail before we listen
-    app = create_app(settings)
+    app = create_app(settings, process)
     runner = make_runner(app, settings)
     await runner.setup()
     try:
@@ -66,6 +71,7 @@ async def start(settings: Settings) -> Running:
             header_timeout=settings.header_timeout,
             refuse=app[keys.METRICS].refused,
             ssl_context=tls.context if tls else None,
+            reuse_port=process is not None and process.count > 1,
         )
         await site.start()
     except BaseException:
@@ -90,10 +96,12 @@ def raise_open_file_limit() -> None:
             logger.warning("could not raise the open-file limit above %d", soft)
 
 
-async def serve(settings: Settings, on_ready: Callable[[Running], None]) -> None:
+async def serve(
+    settings: Settings, on_ready: Callable[[Running], None], process: ProcessInfo | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM; `on_ready(running)` is called once the socket listens."""
     raise_open_file_limit()
-    running = await start(settings)
+    running = await start(settings, process)
     try:
         on_ready(running)
         stop = asyncio.Event()

@@ -25,8 +25,10 @@ class GuardedTCPSite(web.BaseSite):
         header_timeout: float,
         refuse: Refuse,
         ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=BACKLOG)
+        self._reuse_port = reuse_port  # several processes on one port (--workers)
         self._host = host
         self._port = port
         self._header_timeout = header_timeout
@@ -57,4 +59,5 @@ class GuardedTCPSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             ssl_handshake_timeout=self._header_timeout if self._ssl_context else None,
+            reuse_port=self._reuse_port or None,
         )
