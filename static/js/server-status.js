@@ -63,7 +63,8 @@ export function onConfig(listener) {
 export function watchServer() {
   const box = byId("server-status");
   const text = byId("server-status-text");
-  let lastUptime = null;
+  // Per worker: with --workers N each poll may reach another process, whose uptime differs.
+  const lastUptime = new Map();
   let downSince = null;
 
   async function poll() {
@@ -72,13 +73,15 @@ export function watchServer() {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const stats = await response.json();
       server.stats = stats;
-      if (lastUptime !== null && stats.uptime_s < lastUptime) {
+      const worker = stats.process?.worker ?? 1;
+      const before = lastUptime.get(worker);
+      if (before !== undefined && stats.uptime_s < before) {
         server.restartListeners.forEach((listener) => listener());
       }
-      lastUptime = stats.uptime_s;
+      lastUptime.set(worker, stats.uptime_s);
       downSince = null;
       box.dataset.state = "up";
-      setText(text, `server up ${formatUptime(stats.uptime_s)} · ${stats.live_connections} live connections`);
+      setText(text, `server up ${formatUptime(stats.uptime_s)} · ${stats.live_connections} live connections · ${whoAnswered(stats)}`);
       if (!server.config) loadConfig();
     } catch {
       server.stats = null;
@@ -89,6 +92,15 @@ export function watchServer() {
   }
   poll();
   setInterval(poll, 2000);
+}
+
+/** Which process answered, and where its rooms live (/api/stats `process` and `broker`). */
+function whoAnswered(stats) {
+  const process = stats.process;
+  const broker = stats.broker;
+  const who = !process ? "" : process.workers > 1 ? `worker ${process.worker}/${process.workers} (pid ${process.pid})` : `pid ${process.pid}`;
+  const rooms = !broker ? "" : broker.kind === "memory" ? "rooms in memory" : `rooms in ${broker.kind} (${broker.state})`;
+  return [who, rooms].filter(Boolean).join(" · ");
 }
 
 function formatUptime(seconds) {
