@@ -21,6 +21,7 @@ The tree (the classes that live elsewhere are defined next to the rule they enfo
     │   ├── ConnectionLimitReached   503   1013  max_connections[_per_ip]  server/connections.py
     │   └── RoomError                503   1013  -            core/rooms.py
     │       ├── RoomLimitReached     503   1013  max_rooms
+    │       ├── BrokerUnavailable    503   1013  -            (--broker unreachable)
     │       └── HubClosed            503   1001  -
     └── Cut                            -      -  (a connection ended by a limit)
         ├── IdleTimeout                 -  1000  idle_timeout
