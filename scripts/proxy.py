@@ -133,7 +133,8 @@ def ensure_installed(kind: str) -> str:
         subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
         subprocess.run(install, env=env, check=False)
         # The package's own service (port 80) is not wanted: the launcher runs its own.
-        subprocess.run(["service", kind, "stop"], capture_output=True, check=False)
+        if shutil.which("service"):
+            subprocess.run(["service", kind, "stop"], capture_output=True, check=False)
         found = proxy_binary(kind)
         if found:
             return found
