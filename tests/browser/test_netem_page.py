@@ -121,3 +121,36 @@ def test_without_a_proxy_the_page_says_so(lab: LabPage) -> None:
     page = lab.open("#network")
     expect(page.locator("#netem-state")).to_have_text("no proxy")
     expect(page.locator("#netem-badge")).to_be_hidden()
+
+
+def test_push_compare_and_rooms_work_through_a_delay(browser: Browser, netem: Shaper) -> None:
+    lab = _page(browser, netem("--delay", "20ms"))
+    page = lab.open("#push")
+    page.fill("#push-interval", "200")
+    page.fill("#push-poll", "300")
+    page.click("#push-start-all")
+    for column in ("push-ws", "push-sse", "push-poll-panel", "push-long"):
+        delay = page.locator(f"#{column} .metric", has_text="Delay").locator(".value")
+        expect(delay).to_have_text(re.compile(r"^-?\d[\d.]* m?s · "))
+    page.click("#push-stop-all")
+
+    page.click("#tab-compare")
+    page.fill("#compare-n", "5")
+    page.fill("#compare-size", "32")
+    page.click("#compare-run")
+    expect(page.locator("#compare-status")).to_contain_text("Done", timeout=60_000)
+    expect(page.locator("#compare-body tr")).to_have_count(3)
+
+    page = lab.open("?room=through-netem#rooms")
+    page.click("#room-join-all")
+    expect(page.locator("#room-ws [data-role=state]")).to_have_text("open")
+    expect(page.locator("#room-sse [data-role=state]")).to_have_text("open")
+    page.fill("#room-ws-input", "across the proxy")
+    page.press("#room-ws-input", "Enter")
+    for participant in ("room-ws", "room-sse", "room-http"):
+        expect(
+            page.locator(f"#{participant} .message", has_text="across the proxy")
+        ).to_have_count(1)
+    lab.page.context.close()
+    assert lab.problems.page_errors == []
+    assert lab.problems.console_errors == []
