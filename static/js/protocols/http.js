@@ -483,7 +483,7 @@ export function openRoom({ room, user, longPoll, everyMs, onMessage, onStatus })
         log.succeeded(result);
         backoff.reset();
         for (const message of JSON.parse(result.text)) {
-          since = message.id;
+          since = message.epoch ? `${message.epoch}-${message.id}` : message.id; // the room cursor
           onMessage({ dir: "in", kind: "room", message });
         }
         if (!longPoll) await sleep(everyMs);

@@ -12,6 +12,7 @@
 import { chunkBytes, sseEventBytes, utf8Length } from "../framing.js";
 import { describeError, fillRequestHead, postRoom, requestHeadPart } from "./http.js";
 import { httpUrl, roomPath } from "../urls.js";
+import { describeNotice } from "./notices.js";
 
 export const READY_STATES = Object.freeze(["0 CONNECTING", "1 OPEN", "2 CLOSED"]);
 
@@ -145,7 +146,8 @@ export function openRoom({ room, user, retryMs, onMessage, onStatus }) {
 }
 
 /**
- * Room events: `message`, and the notices `gap` (history lost some) and `dropped`.
+ * Room events: `message`, and the notices `gap` (history lost some), `dropped`, `reset` (the
+ * room began a new epoch) and `broker` (the shared broker went down or came back).
  * @param {ReturnType<typeof watch>} stream
  * @param {(m: object) => void} onMessage
  * @param {(message: object, event: MessageEvent, at: number) => void} [onRoomMessage]
@@ -165,6 +167,11 @@ function listenToRoom(stream, onMessage, onRoomMessage) {
   source.addEventListener("dropped", (event) => {
     onMessage({ dir: "in", kind: "dropped", text: JSON.parse(event.data).reason });
   });
+  for (const kind of ["reset", "broker"]) {
+    source.addEventListener(kind, (event) => {
+      onMessage({ dir: "in", kind: "notice", text: describeNotice({ [kind]: JSON.parse(event.data) }) });
+    });
+  }
 }
 
 /**

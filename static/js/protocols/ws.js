@@ -11,6 +11,7 @@
 import { Backoff } from "../backoff.js";
 import { utf8Length, wsHeaderBytes } from "../framing.js";
 import { roomPath, wsUrl } from "../urls.js";
+import { describeNotice } from "./notices.js";
 
 /** Close codes a student meets here (RFC 6455 §7.4.1, plus the IANA registry). */
 export const CLOSE_CODES = Object.freeze({
@@ -269,8 +270,9 @@ export function openRoom({ room, user, onMessage, onStatus, backoff = new Backof
       const cost = frameCost(text, false);
       if (data.error !== undefined) onMessage({ dir: "in", kind: "error", text: data.error, cost });
       else if (data.gap !== undefined) onMessage({ dir: "in", kind: "gap", lost: data.gap.lost, cost });
+      else if (data.id === undefined) onMessage({ dir: "in", kind: "notice", text: describeNotice(data), cost });
       else {
-        lastId = data.id;
+        lastId = `${data.epoch}-${data.id}`; // the room cursor: a restart's new epoch is told, not skipped
         onMessage({ dir: "in", kind: "room", message: data, cost });
       }
     },

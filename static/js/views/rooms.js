@@ -52,6 +52,7 @@ export function setupRooms() {
         else if (message.dir === "error") addNotice(ui.list, message.text, "error");
         else if (message.kind === "gap") addNotice(ui.list, `${message.lost} older message(s) are no longer in the room's history`);
         else if (message.kind === "dropped") addNotice(ui.list, `the server dropped this subscriber: ${message.text}`, "error");
+        else if (message.kind === "notice") addNotice(ui.list, message.text);
       },
       onStatus(status) {
           // A final close is told by the state line itself.
