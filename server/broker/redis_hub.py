@@ -80,6 +80,7 @@ redis.call('XADD', KEYS[4], 'MAXLEN', ARGV[4], '0-' .. id,
 return {epoch, id}
 """
 
+READER_NAME = "protocol-lab-reader"
 READ_BATCH = 500  # entries per room per XREAD: bounds what one read brings into memory
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 2.0
@@ -148,6 +149,7 @@ class RedisHub:
             url,
             socket_timeout=block_ms / 1000 + op_timeout,
             single_connection_client=True,
+            client_name=READER_NAME,  # so that `CLIENT LIST` shows which connection reads
             **options,
         )
         self._script = self._client.register_script(_SCRIPT)

@@ -8,8 +8,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from redis.asyncio import Redis
 
-from server.broker.redis_hub import RedisHub
+from server.broker.redis_hub import READER_NAME, RedisHub
 from server.core.cursors import Cursor
 from server.core.notices import Notice, NoticeKind
 from server.core.protocols import WireProtocol
@@ -22,7 +23,7 @@ from server.core.rooms import (
     SubscriberDropped,
     Subscription,
 )
-from tests.broker.redis_server import RedisServer
+from tests.broker.redis_server import NOT_INSTALLED, REDIS_SERVER, RedisServer
 from tests.waiting import eventually
 
 GUARD = 10.0  # seconds; only reached if something is broken
@@ -189,3 +190,50 @@ async def test_redis_restart_is_told_and_recovered_from(
     assert reset.body["epoch"] == message.epoch  # type: ignore[index]
     assert b.health()["state"] == "up"
     assert b.health()["outages"] == 1
+
+
+async def test_a_reader_connection_cut_by_redis_loses_nothing(
+    make_hub: HubFactory, redis_server: RedisServer
+) -> None:
+    # What Redis does to a client over its output-buffer limit: it closes the connection.
+    a, b = await make_hub(), await make_hub()
+    sub, _ = await b.subscribe("lobby", SSE)
+    first = await publish(a, "lobby", "1")
+    assert (await next_message(sub)).id == first[0].id
+    admin = Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        clients = await admin.client_list()
+        readers = [c["id"] for c in clients if c["name"] == READER_NAME]
+        assert len(readers) == 2  # one per hub
+        for client_id in readers:
+            await admin.client_kill_filter(_id=client_id)
+    finally:
+        await admin.aclose()
+    kinds = [(await next_item(sub)) for _ in range(2)]
+    assert [getattr(k, "body", {}).get("state") for k in kinds] == ["down", "up"]  # type: ignore[union-attr]
+    later = await publish(a, "lobby", "2", "3")
+    assert [(await next_message(sub)).id for _ in later] == [2, 3]
+    assert sub.pending == 0
+
+
+async def test_redis_unreachable_at_start_then_reachable() -> None:
+    if REDIS_SERVER is None:
+        pytest.skip(NOT_INSTALLED)
+    absent = RedisServer()  # a free port where nothing listens yet
+    hub = RedisHub(absent.url, op_timeout=1.0)
+    await hub.start()
+    try:
+        with pytest.raises(BrokerUnavailable):
+            await hub.publish("lobby", "ann", "too early", WS)
+        with pytest.raises(BrokerUnavailable):
+            await hub.subscribe("lobby", WS)
+        await eventually(lambda: hub.health()["outages"] == 1, GUARD)
+        assert hub.health()["state"] == "down"
+        await absent.start()
+        await eventually(lambda: hub.health()["state"] == "up", GUARD)
+        sub, _ = await hub.subscribe("lobby", WS)
+        sent = await hub.publish("lobby", "ann", "now", WS)
+        assert (await next_message(sub)).id == sent.id
+    finally:
+        await hub.close()
+        await absent.stop()
