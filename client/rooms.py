@@ -245,6 +245,11 @@ class WsRoomLink(RoomLink):
                 yield RoomEvent("error", error=f"unexpected frame: {item.message.data!r}"[:200])
             elif "error" in payload:
                 yield RoomEvent("error", error=str(payload["error"]))
+            elif "gap" in payload:
+                yield RoomEvent("gap", lost=int(payload["gap"].get("lost", 0)))
+            elif "id" not in payload:  # a notice: reset (new epoch) or broker (down / up)
+                kind = next(iter(payload), "notice")
+                self.report(kind, f"the server says: {kind} {json.dumps(payload[kind])}")
             elif self.accept(payload):
                 yield RoomEvent("message", message=payload)
 
@@ -297,6 +302,8 @@ class SseRoomLink(RoomLink):
                 elif event.type == "gap":
                     lost = (_parse(event.data) or {}).get("lost", 0)
                     yield RoomEvent("gap", lost=int(lost))
+                elif event.type in ("reset", "broker"):
+                    self.report(event.type, f"the server says: {event.type} {event.data}")
                 elif event.type == "dropped":
                     reason = (_parse(event.data) or {}).get("reason", "unknown")
                     # The stream ends next; EventSource resumes with Last-Event-ID.
