@@ -183,20 +183,22 @@ async def _long_poll(session: aiohttp.ClientSession, base: URL) -> tuple[None, s
     return None, "held until the next tick, then answered"
 
 
-async def find_idle_timeout(base: URL, budget_s: float) -> IdleProbe:
+async def find_idle_timeout(base: URL, budget_s: float, answer_s: float = 5.0) -> IdleProbe:
     """Quiet keep-alive connections of growing length, all at once; then one round of
-    bisection between the longest that lived and the shortest that died."""
+    bisection between the longest that lived and the shortest that died. A request after
+    the quiet spell that gets no answer within `answer_s` counts as dropped (silently, as
+    a NAT that forgot the connection does)."""
     probe = IdleProbe(budget_s)
     lengths = [budget_s / 2**k for k in range(4, -1, -1)]  # budget/16 ... budget
-    await _idle_round(base, lengths, probe)
+    await _idle_round(base, lengths, probe, answer_s)
     if probe.cut_s is None and probe.dead_s is not None:
         low, high = probe.alive_s, probe.dead_s
-        await _idle_round(base, [low + (high - low) * k / 4 for k in (1, 2, 3)], probe)
+        await _idle_round(base, [low + (high - low) * k / 4 for k in (1, 2, 3)], probe, answer_s)
     return probe
 
 
-async def _idle_round(base: URL, lengths: list[float], probe: IdleProbe) -> None:
-    outcomes = await asyncio.gather(*(_quiet_for(base, s) for s in lengths))
+async def _idle_round(base: URL, lengths: list[float], probe: IdleProbe, answer_s: float) -> None:
+    outcomes = await asyncio.gather(*(_quiet_for(base, s, answer_s) for s in lengths))
     for length, (alive, cut_at) in zip(lengths, outcomes, strict=True):
         if cut_at is not None:
             probe.cut_s = cut_at if probe.cut_s is None else min(probe.cut_s, cut_at)
@@ -206,7 +208,7 @@ async def _idle_round(base: URL, lengths: list[float], probe: IdleProbe) -> None
             probe.dead_s = length if probe.dead_s is None else min(probe.dead_s, length)
 
 
-async def _quiet_for(base: URL, seconds: float) -> tuple[bool, float | None]:
+async def _quiet_for(base: URL, seconds: float, answer_s: float) -> tuple[bool, float | None]:
     """One request, `seconds` of silence, another request. (alive, seconds until a close
     was seen, if one was)."""
     host, port = base.host or "127.0.0.1", base.port or 80
@@ -215,12 +217,12 @@ async def _quiet_for(base: URL, seconds: float) -> tuple[bool, float | None]:
     except (OSError, TimeoutError):
         return False, None
     try:
-        await _request(reader, writer, base)
+        await _request(reader, writer, base, STEP_TIMEOUT_S)
         quiet_since = time.perf_counter()
         with contextlib.suppress(TimeoutError):
             if await asyncio.wait_for(reader.read(1), seconds) == b"":
                 return False, time.perf_counter() - quiet_since
-        await _request(reader, writer, base)
+        await _request(reader, writer, base, answer_s)
         return True, None
     except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
         return False, None
@@ -230,12 +232,14 @@ async def _quiet_for(base: URL, seconds: float) -> tuple[bool, float | None]:
             await writer.wait_closed()
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, base: URL) -> None:
+async def _request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, base: URL, limit_s: float
+) -> None:
     """GET /healthz on a kept-alive connection; raises unless a complete answer comes."""
     host = base.raw_authority
     writer.write(f"GET {base.path.rstrip('/')}/healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     await writer.drain()
-    async with asyncio.timeout(STEP_TIMEOUT_S):
+    async with asyncio.timeout(limit_s):
         head = await reader.readuntil(b"\r\n\r\n")
         length = 0
         for line in head.split(b"\r\n"):
@@ -280,7 +284,7 @@ def _ws_lives(works: bool, heartbeat: float, idle: float | None) -> tuple[bool, 
     if not works:
         return False, "the upgrade fails on this path"
     if idle is None:
-        return True, "upgrades and echoes; no idle timeout seen"
+        return True, "upgrades and echoes; no idle timeout found (or not probed)"
     if 0 < heartbeat < idle:
         return True, f"the server pings every {heartbeat:g} s, inside the {idle:.1f} s timeout"
     return False, (
