@@ -155,6 +155,10 @@ def draw_chart(path: Path, panels: list[ChartPanel]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    # One colour per server in every panel, even where a panel leaves one out.
+    names_everywhere = list(dict.fromkeys(name for panel in panels for name in panel.series))
+    palette = plt.get_cmap("tab10")
+    colour = {name: palette(i % 10) for i, name in enumerate(names_everywhere)}
     for ax, panel in zip(axes[0], panels, strict=True):
         names = list(panel.series)
         width = 0.8 / max(1, len(names))
@@ -162,7 +166,7 @@ def draw_chart(path: Path, panels: list[ChartPanel]) -> None:
             values = panel.series[name]
             xs = [c + (i - (len(names) - 1) / 2) * width for c in range(len(panel.categories))]
             heights = [v if v is not None else 0.0 for v in values]
-            bars = ax.bar(xs, heights, width, label=name)
+            bars = ax.bar(xs, heights, width, label=name, color=colour[name])
             for bar, value in zip(bars, values, strict=True):
                 if value is not None:
                     ax.annotate(
