@@ -26,7 +26,11 @@ from benchmarks.servers import ALL, ROOT
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny run: checks the pipeline")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "docs", help="folder for performance.md (docs/)"

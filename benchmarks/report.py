@@ -37,6 +37,15 @@ report's shape; its numbers mean nothing):
 ```sh
 .venv/bin/python -m benchmarks --smoke --out /tmp/bench-smoke
 ```
+
+One scenario, some servers, more rounds: the options (each scenario is one module in
+`benchmarks/scenarios/`; list a new one in its `__init__.py`):
+
+<!-- runnable -->
+```sh
+python -m benchmarks --help
+```
+<!-- expect: --servers -->
 """
 
 DEFINITIONS = """\
