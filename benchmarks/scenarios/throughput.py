@@ -65,6 +65,7 @@ def measure(ctx: Context, row: str, spec: ServerSpec) -> dict[str, Any]:
     result["ops_per_s"] = ops / wall if wall else None
     result["server_cores"] = result["server_cpu_s"] / wall if wall else None
     result["client_cores"] = result["client_cpu_s"] / wall if wall else None
+    result["client_us_per_op"] = result["client_cpu_s"] / ops * 1e6 if ops else None
     return result
 
 
@@ -118,6 +119,7 @@ def _summarise(
             "p99_ms": median([r["latency_ms"]["p99"] for r in results]),
             "server_cores": server_cores,
             "client_cores": client_cores,
+            "client_us_per_op": med("client_us_per_op"),
             "bound": bound(server_cores, client_cores),
             "cpu_sources_disagree_by": max(
                 abs(r["server_stat_cpu_s"] - r["server_cpu_s"]) / r["server_cpu_s"]
@@ -205,6 +207,7 @@ def _detail_table(ctx: Context, summary: dict[str, dict[str, dict[str, Any]]]) -
         "p99 ms",
         "server cores",
         "load-gen cores",
+        "load-gen µs/op",
         "CPU-bound",
     ]
     rows = []
@@ -225,6 +228,7 @@ def _detail_table(ctx: Context, summary: dict[str, dict[str, dict[str, Any]]]) -
                     fmt(values["p99_ms"], 2),
                     fmt(values["server_cores"], 2),
                     fmt(values["client_cores"], 2),
+                    fmt(values["client_us_per_op"]),
                     values["bound"],
                 ]
             )
