@@ -157,3 +157,29 @@ async def test_quiet_event_stream_is_cut_by_nginx_when_pings_are_rarer_than_its_
             async with aiohttp.helpers.ceil_timeout(CUT_LIMIT_S):
                 await response.content.read()
         assert time.monotonic() - started >= IDLE_TIMEOUT_S * 0.9
+
+
+@pytest.mark.parametrize("kind", PROXIES)
+async def test_per_address_limit_counts_clients_not_the_proxy(
+    behind_proxy: DeployFactory, session: aiohttp.ClientSession, kind: str
+) -> None:
+    """Two clients on two loopback addresses, one stream each allowed: the proxy's forwarded
+    address (believed from it alone) tells them apart."""
+    deployed = behind_proxy(kind, ["--max-connections-per-ip", "1"])
+    other = aiohttp.TCPConnector(limit=0, local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=other) as other_session:
+        async with event_stream(session, deployed, "/sse/room/limits") as first:
+            assert first.status == 200
+            async with event_stream(other_session, deployed, "/sse/room/limits") as second:
+                assert second.status == 200  # another client: its own place
+                async with event_stream(session, deployed, "/sse/room/limits") as third:
+                    assert third.status == 503  # the first client's second stream
+                    assert "your address" in (await third.json())["error"]
+                abort(second)
+
+
+def abort(response: aiohttp.ClientResponse) -> None:
+    """End a stream on a session the `session` fixture does not own: abort, do not wait for
+    the proxy's TLS close_notify (see the fixture)."""
+    if response.connection is not None and response.connection.transport is not None:
+        response.connection.transport.abort()
