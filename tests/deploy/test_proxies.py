@@ -167,15 +167,17 @@ async def test_per_address_limit_counts_clients_not_the_proxy(
     address (believed from it alone) tells them apart."""
     deployed = behind_proxy(kind, ["--max-connections-per-ip", "1"])
     other = aiohttp.TCPConnector(limit=0, local_addr=("127.0.0.2", 0))
-    async with aiohttp.ClientSession(connector=other) as other_session:
-        async with event_stream(session, deployed, "/sse/room/limits") as first:
-            assert first.status == 200
-            async with event_stream(other_session, deployed, "/sse/room/limits") as second:
-                assert second.status == 200  # another client: its own place
-                async with event_stream(session, deployed, "/sse/room/limits") as third:
-                    assert third.status == 503  # the first client's second stream
-                    assert "your address" in (await third.json())["error"]
-                abort(second)
+    async with (
+        aiohttp.ClientSession(connector=other) as other_session,
+        event_stream(session, deployed, "/sse/room/limits") as first,
+    ):
+        assert first.status == 200
+        async with event_stream(other_session, deployed, "/sse/room/limits") as second:
+            assert second.status == 200  # another client: its own place
+            async with event_stream(session, deployed, "/sse/room/limits") as third:
+                assert third.status == 503  # the first client's second stream
+                assert "your address" in (await third.json())["error"]
+            abort(second)
 
 
 def abort(response: aiohttp.ClientResponse) -> None:
