@@ -137,10 +137,11 @@ export async function runOne(contender, { n, payload, signal, onProgress, waitFo
         waitedMs += trip.waitedMs;
         busyMs -= trip.waitedMs;
         outOverhead += knownOverhead(trip.out);
-        inOverhead += knownOverhead(trip.in);
+        // SSE + POST: the POST's response head comes down for every message too.
+        inOverhead += knownOverhead(trip.in) + (trip.reply ? knownOverhead(trip.reply) : 0);
         payloadBytes = trip.out.payload;
         outLowerBound ||= hasHiddenParts(trip.out);
-        inLowerBound ||= hasHiddenParts(trip.in);
+        inLowerBound ||= hasHiddenParts(trip.in) || Boolean(trip.reply && hasHiddenParts(trip.reply));
         if (trip.newConnection) newConnections += 1;
         onProgress({ protocol: contender.protocol, done: samplesMs.length, n });
       }

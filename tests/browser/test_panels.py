@@ -32,7 +32,8 @@ def test_each_panel_round_trips_a_message(lab: LabPage, key: str) -> None:
     expect(page.locator(f"#{key}-log li.dir-out", has_text=text)).to_have_count(1)
     expect(page.locator(f"#{key}-log li.dir-in", has_text=text)).to_have_count(1)
     round_trip = page.locator(f"#{key}-metrics .metric").first.locator(".value")
-    expect(round_trip).to_have_text(re.compile(r"^\d[\d.]* m?s · \d"))
+    # Labelled where shown, not only with "Explain every figure" on.
+    expect(round_trip).to_have_text(re.compile(r"^last \d[\d.]* m?s · median \d.* · p95 \d"))
 
 
 BUSY_MS = 1000
@@ -58,8 +59,8 @@ def test_page_work_is_not_timed_as_part_of_the_round_trip(lab: LabPage, key: str
     page.press(f"#{key}-input", "Enter")
     expect(page.locator(f"#{key}-log li.dir-in", has_text="time the network")).to_have_count(1)
     round_trip = page.locator(f"#{key}-metrics .metric").first.locator(".value")
-    expect(round_trip).to_have_text(re.compile(r"^\d[\d.]* m?s · "))
-    value, unit = round_trip.inner_text().split(" · ")[0].split()
+    expect(round_trip).to_have_text(re.compile(r"^last \d[\d.]* m?s · "))
+    _, value, unit = round_trip.inner_text().split(" · ")[0].split()
     last_ms = float(value) * (1000 if unit == "s" else 1)
     assert last_ms < BUSY_MS, f"{key}: the round trip ({last_ms} ms) includes the page's work"
 
@@ -401,3 +402,20 @@ def test_a_request_held_back_by_the_browser_says_why(lab: LabPage) -> None:
         route.fulfill(status=200, content_type="text/plain; charset=utf-8", body="stuck")
     expect(page.locator("#http-log li.dir-in", has_text="stuck")).to_have_count(1)
     expect(page.locator("#http-state")).to_have_text("ready")
+
+
+@pytest.mark.parametrize("key", ["ws", "sse", "http"])
+def test_log_and_figure_give_a_message_the_same_size(lab: LabPage, key: str) -> None:
+    """The SSE log said `14 B + ≥30 B` where the figure said 679 B (it added the POST's
+    response), and the HTTP log `+ headers` where the figure said 633 B."""
+    page = lab.open()
+    expect(page.locator(f"#{key}-state")).to_have_text(OPEN_STATE[key])
+    page.fill(f"#{key}-input", "same size")
+    page.press(f"#{key}-input", "Enter")
+    for direction, label in (("out", "Last sent"), ("in", "Last received")):
+        line = page.locator(f"#{key}-log li.dir-{direction}", has_text="same size").last
+        logged = re.findall(r"\d+", line.locator(".size").inner_text())
+        figure = page.locator(f"#{key}-metrics .metric", has_text=label).first.locator(".value")
+        expect(figure).to_contain_text("overhead")
+        shown = re.findall(r"\d+", figure.inner_text())
+        assert logged == shown, f"{key} {direction}: log {logged}, figure {shown}"

@@ -250,12 +250,16 @@ export function openEcho({ room, user, retryMs, onMessage, onStatus, timeoutMs =
       }
       fillRequestHead(head, posted);
       const got = await arrival(posted.message.id);
+      // What came back is two things, kept apart so that each figure has one definition:
+      // the event on the stream (`in`, the same size the log shows), and the POST's response
+      // (`reply`): its head is overhead of sending this way; its body is the stored message,
+      // this API's answer, not a cost of SSE, so it counts as the reply's payload.
       const cost = eventCost(got.event, text);
-      cost.parts.push(
-        { what: "POST response: status line + headers", bytes: posted.headerBytes, source: posted.headerBytes === null ? "not visible" : "computed" },
-        { what: "POST response body (the stored message)", bytes: posted.bodyBytes, source: posted.bodySource },
-      );
-      return { rttMs: got.at - posted.startedAt, text, out, in: cost, waitedMs: posted.waitedMs };
+      const reply = {
+        payload: posted.bodyBytes,
+        parts: [{ what: "POST response: status line + headers", bytes: posted.headerBytes, source: posted.headerBytes === null ? "not visible" : "computed" }],
+      };
+      return { rttMs: got.at - posted.startedAt, text, out, in: cost, reply, waitedMs: posted.waitedMs };
     },
     close: () => stream.close(),
   };

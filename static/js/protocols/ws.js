@@ -151,7 +151,7 @@ function keepOpen({ url, onText, onStatus, backoff }) {
 
 /**
  * A round trip: what was sent, how long until it came back, and both wire costs.
- * @typedef {{rttMs: number, text: string, out: import("../framing.js").WireCost, in: import("../framing.js").WireCost, waitedMs: number}} RoundTrip
+ * @typedef {{rttMs: number, text: string, out: import("../framing.js").WireCost, in: import("../framing.js").WireCost, reply?: import("../framing.js").WireCost, waitedMs: number}} RoundTrip
  */
 
 /**

@@ -25,9 +25,9 @@ function rttMetric(samples, label) {
   const { median, p95, n } = summarize(samples.values);
   return {
     label,
-    value: n ? `${ms(samples.last)} · ${ms(median)} · ${ms(p95)}` : "—",
+    value: n ? `last ${ms(samples.last)} · median ${ms(median)} · p95 ${ms(p95)}` : "—",
     source: "measured",
-    detail: n ? `last · median · p95 of the last ${n} round trips (performance.now)` : "send something",
+    detail: n ? `of the last ${n} round trips, network only (see docs/page.md)` : "send something",
   };
 }
 
@@ -67,6 +67,7 @@ function setupEchoPanel(key, open, metrics, { onlyWhileShown = false } = {}) {
     received: new RateWindow(5000),
     lastOut: null,
     lastIn: null,
+    lastReply: null,
     lastClose: null,
     lastEventId: "",
     opened: 0,
@@ -198,6 +199,7 @@ function setupEchoPanel(key, open, metrics, { onlyWhileShown = false } = {}) {
       deferred.push(() => {
         panel.lastOut = trip.out;
         panel.lastIn = trip.in;
+        panel.lastReply = trip.reply ?? null;
       });
     } catch (error) {
       if (key !== "http" && !(error instanceof http.HttpError) && !(error instanceof TypeError)) {
@@ -303,6 +305,12 @@ function wsMetrics(panel) {
   ];
 }
 
+/** The SSE panel's POST response: the stored message it returns, and its head. */
+function describeReply(reply) {
+  const described = describeCost(reply);
+  return { ...described, value: described.value.replace("payload", "body (the stored message)") };
+}
+
 /** @returns {import("../ui.js").Metric[]} */
 function sseMetrics(panel) {
   const out = describeCost(panel.lastOut);
@@ -313,7 +321,8 @@ function sseMetrics(panel) {
     rttMetric(panel.rtt, "Round trip (POST → event)"),
     { label: "Received", value: `${panel.received.perSecond().toFixed(1)} events/s`, source: "page", detail: "events in the last 5 s ÷ 5" },
     { label: "Last sent (POST)", ...out },
-    { label: "Last received", ...incoming },
+    { label: "Last received (event)", ...incoming },
+    { label: "POST response", ...describeReply(panel.lastReply) },
     {
       label: "readyState",
       value: panel.status.readyState === undefined ? "—" : sse.READY_STATES[panel.status.readyState],

@@ -132,7 +132,7 @@ export function setupPush() {
       { label: "Last tick", value: column.lastSeq === null ? "—" : tickName(column, column.lastSeq), source: "measured" },
       {
         label: "Delay",
-        value: n ? `${ms(column.delays.last)} · ${ms(median)} · ${ms(p95)}` : "—",
+        value: n ? `last ${ms(column.delays.last)} · median ${ms(median)} · p95 ${ms(p95)}` : "—",
         source: "measured",
         detail: "last · median · p95: Date.now() − tick.ts",
       },
