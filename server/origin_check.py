@@ -26,8 +26,12 @@ def local_port(request: web.Request) -> int | None:
 
 @web.middleware
 async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse (`OriginRefused`, a 403) a foreign page's upgrade or POST before the handler."""
-    if needs_origin_check(request):
+    """Refuse (`OriginRefused`, a 403) a foreign page's upgrade or POST before the handler.
+
+    A request without `Origin` (curl, scripts; no browser page) is always let through, so it
+    is let through here before the policy's arguments are gathered.
+    """
+    if hdrs.ORIGIN in request.headers and needs_origin_check(request):
         forwarded = request.get(FORWARDED)  # behind a trusted proxy: what the browser used
         request.app[keys.ORIGIN_POLICY].check(
             request.headers.get(hdrs.ORIGIN),

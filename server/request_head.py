@@ -17,8 +17,10 @@ def request_head_bytes(request: web.BaseRequest) -> int:
     """Bytes of the request line, the header lines and the blank line that ends them."""
     version = request.version
     line = f"{request.method} {request.raw_path} HTTP/{version.major}.{version.minor}\r\n"
-    fields = sum(len(name) + len(value) + len(b": \r\n") for name, value in request.raw_headers)
-    return len(line.encode()) + fields + len(b"\r\n")
+    line_bytes = len(line) if line.isascii() else len(line.encode())  # once per response
+    headers = request.raw_headers
+    fields = sum(len(name) + len(value) for name, value in headers) + len(b": \r\n") * len(headers)
+    return line_bytes + fields + len(b"\r\n")
 
 
 async def report_request_head(request: web.Request, response: web.StreamResponse) -> None:

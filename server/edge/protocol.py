@@ -40,6 +40,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from time import monotonic
 from typing import cast
 
 from aiohttp import web
@@ -80,6 +81,8 @@ class GuardedProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._in_request = False
+        self._head_pending = False  # a head is due: since the connection opened or its 1st byte
+        self._head_since = 0.0
         self._partial_head = False
         self._frames: MaskCheck | None = None
         # Chunks received: evidence of life for the WebSocket heartbeat (server/wire/ws.py)
@@ -91,7 +94,7 @@ class GuardedProtocol(asyncio.Protocol):
         # uvloop's transports have asyncio.Transport's methods but not its class.
         self._transport = cast(asyncio.Transport, transport)
         self._inner.connection_made(transport)
-        self._arm()  # a client that connects and sends nothing is bounded too
+        self._head_is_due()  # a client that connects and sends nothing is bounded too
 
     def data_received(self, data: bytes) -> None:
         self.chunks += 1
@@ -99,10 +102,10 @@ class GuardedProtocol(asyncio.Protocol):
             if not self._frames.feed(data):
                 self._refuse_unmasked()
                 return
-        elif not self._in_request:
+        elif not self._in_request and not self._partial_head:
             self._partial_head = True
-            if self._timer is None:
-                self._arm()
+            if not self._head_pending:  # the first byte of a later head: its deadline starts
+                self._head_is_due()
         self._inner.data_received(data)
 
     def eof_received(self) -> None:
@@ -120,10 +123,13 @@ class GuardedProtocol(asyncio.Protocol):
 
     # -- the deadline --------------------------------------------------------------------------
     def request_started(self) -> None:
-        """A whole head arrived and its request reached the application: no deadline now."""
+        """A whole head arrived and its request reached the application: no deadline now.
+
+        The timer is left to fire (it then finds nothing due): cancelling and arming one per
+        request would cost a timer per request on a busy keep-alive connection.
+        """
         self._in_request = True
-        self._partial_head = False
-        self._disarm()
+        self._head_pending = self._partial_head = False
 
     def request_finished(self) -> None:
         """The handler is done; the next request's first byte starts the next deadline.
@@ -147,9 +153,12 @@ class GuardedProtocol(asyncio.Protocol):
         transport.write(_UNMASKED_CLOSE)
         transport.close()
 
-    def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._timeout, self._expire)
+    def _head_is_due(self) -> None:
+        """A head is due within the deadline from now; one timer per connection at most."""
+        self._head_pending = True
+        self._head_since = monotonic()
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._timeout, self._expire)
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -157,9 +166,17 @@ class GuardedProtocol(asyncio.Protocol):
             self._timer = None
 
     def _expire(self) -> None:
+        """The timer fired: cut the connection if its head is late, else move the timer to
+        the head now due (or leave it off until one is)."""
         self._timer = None
         transport = self._transport
-        if self._in_request or transport is None or transport.is_closing():
+        if not self._head_pending or self._in_request:
+            return
+        left = self._head_since + self._timeout - monotonic()
+        if left > 0:
+            self._timer = asyncio.get_running_loop().call_later(left, self._expire)
+            return
+        if transport is None or transport.is_closing():
             return
         self._refuse(Reason.HEADER_TIMEOUT)
         peer = transport.get_extra_info("peername")
