@@ -11,7 +11,7 @@ from server.core.process import ProcessInfo
 from server.core.ratelimit import RateLimiterPool
 from server.core.refusals import Reason
 from server.core.rooms import DropReason, InMemoryHub, RoomHub, Subscription
-from server.edge.middlewares import MIDDLEWARES
+from server.edge.middlewares import middlewares_for
 from server.request_head import report_request_head
 from server.routes import setup_routes
 from server.settings import Settings
@@ -26,7 +26,9 @@ def create_app(
     """
     settings = settings or Settings()
     # Their order is held, and explained, in server/edge/middlewares.py.
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.http_max_body)
+    app = web.Application(
+        middlewares=middlewares_for(settings), client_max_size=settings.http_max_body
+    )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.ORIGIN_POLICY] = OriginPolicy.from_setting(settings.allowed_origins)

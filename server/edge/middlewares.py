@@ -1,4 +1,5 @@
-"""Every middleware of the app, in the one list that holds their order: `MIDDLEWARES`.
+"""Every middleware of the app, in the one list that holds their order: `MIDDLEWARES`
+(`middlewares_for(settings)` leaves out the ones the settings make idle).
 
 Outermost first:
 
@@ -27,6 +28,7 @@ from server.edge.protocol import guard_of
 from server.errors import departed, json_errors
 from server.forwarded import trust_forwarded
 from server.origin_check import check_origin
+from server.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -97,3 +99,11 @@ MIDDLEWARES: tuple[Middleware, ...] = (
     json_errors,
     check_origin,
 )
+
+
+def middlewares_for(settings: Settings) -> tuple[Middleware, ...]:
+    """`MIDDLEWARES` for an app with `settings`: `trust_forwarded` only when some proxy is
+    trusted (without, it would pass every request on unchanged, one call deeper)."""
+    if settings.trusted_proxies:
+        return MIDDLEWARES
+    return tuple(m for m in MIDDLEWARES if m is not trust_forwarded)

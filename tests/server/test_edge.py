@@ -19,6 +19,10 @@ from server.settings import Settings, load_settings
 def test_middlewares_are_listed_once_in_their_order() -> None:
     order = [head_received, trust_forwarded, write_in_time, json_errors, check_origin]
     assert list(MIDDLEWARES) == order
+    behind_proxy = create_app(Settings(port=0, trusted_proxies="127.0.0.1"))
+    assert list(behind_proxy.middlewares) == order
+    # Without a trusted proxy, trust_forwarded would only pass requests on: left out.
+    order.remove(trust_forwarded)
     assert list(create_app(Settings(port=0)).middlewares) == order
 
 
