@@ -74,6 +74,20 @@ class GuardedProtocol(asyncio.Protocol):
     Every protocol callback is passed on unchanged; the wrapper only watches.
     """
 
+    __slots__ = (
+        "_frames",
+        "_head_pending",
+        "_head_since",
+        "_in_request",
+        "_inner",
+        "_partial_head",
+        "_refuse",
+        "_timeout",
+        "_timer",
+        "_transport",
+        "chunks",
+    )
+
     def __init__(self, inner: web.RequestHandler, timeout: float, refuse: Refuse) -> None:
         self._inner = inner
         self._timeout = timeout

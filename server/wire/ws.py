@@ -112,11 +112,9 @@ class WsConnection:
         "_counters",
         "_guard",
         "_heartbeat_s",
-        "_heartbeat_timer",
         "_high_water",
         "_idle_due",
         "_idle_s",
-        "_idle_timer",
         "_last_frame",
         "_last_message",
         "_loop",
@@ -129,6 +127,7 @@ class WsConnection:
         "_receiving",
         "_send_timeout",
         "_task",
+        "_timer",
         "_transport",
         "request",
         "response",
@@ -145,7 +144,7 @@ class WsConnection:
         self._max_size = settings.ws_max_size
         self._send_timeout = settings.ws_send_timeout or None
         self._idle_s = 0.0
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._idle_due = False
         self._closed_by_idle = False
         self._receiving = False
@@ -153,7 +152,6 @@ class WsConnection:
         self._place: Place | None = None
         self._guard: GuardedProtocol | None = None
         self._heartbeat_s = 0.0
-        self._heartbeat_timer: asyncio.TimerHandle | None = None
         self._last_frame = 0.0
         self._ping_sent = 0.0
         self._ping_chunks = 0
@@ -200,10 +198,7 @@ class WsConnection:
             return conn
         conn._place.attach(conn.say_goodbye, request.transport)
         conn._metrics.opened(WS)
-        if idle and settings.ws_idle_timeout:
-            conn._start_idle_clock(settings.ws_idle_timeout)
-        if settings.ws_heartbeat:
-            conn._start_heartbeat(settings.ws_heartbeat)
+        conn._start_clock(settings.ws_idle_timeout if idle else 0.0, settings.ws_heartbeat)
         return conn
 
     @property
@@ -221,8 +216,7 @@ class WsConnection:
         traceback: TracebackType | None,
     ) -> bool:
         """Give the place back; an unexpected error is logged and answered with 1011."""
-        self._stop_idle_clock()
-        self._stop_heartbeat()
+        self._stop_clock()
         suppress = False
         if isinstance(exc, Exception):  # the upgrade is done: answer 1011, not an HTTP 500
             logger.exception(
@@ -331,7 +325,7 @@ class WsConnection:
                 return
 
     def _cancelled_by_idle_clock(self) -> bool:
-        """True if the cancellation being handled is our idle clock's (see `_idle_check`):
+        """True if the cancellation being handled is our idle clock's (see `_idle_expired`):
         like `asyncio.timeout`, take back only that cancellation, never anybody else's."""
         task = self._task
         return self._closed_by_idle and task is not None and task.uncancel() == 0
@@ -342,24 +336,44 @@ class WsConnection:
             if reason is not None:
                 self._metrics.refused(reason)
 
-    # -- the idle clock -----------------------------------------------------------------------
-    def _start_idle_clock(self, seconds: float) -> None:
-        self._idle_s = seconds
-        self._last_message = monotonic()
-        self._idle_timer = self._loop.call_later(seconds, self._idle_check)
+    # -- the clock: one timer for the idle deadline and the heartbeat ------------------------
+    def _start_clock(self, idle_s: float, heartbeat_s: float) -> None:
+        """Arm the connection's one timer. Messages only note the time (`_last_message`,
+        `_last_frame`); the timer reads those when it fires and moves itself on."""
+        self._idle_s, self._heartbeat_s = idle_s, heartbeat_s
+        self._last_message = self._last_frame = monotonic()
+        self._ping_chunks = self._guard.chunks if self._guard is not None else 0
+        waits = [s for s in (idle_s, heartbeat_s) if s]
+        if waits:
+            self._timer = self._loop.call_later(min(waits), self._tick)
 
-    def _stop_idle_clock(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+    def _stop_clock(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._ping_task is not None:
+            self._ping_task.cancel()
 
-    def _idle_check(self) -> None:
-        """The timer fired: move it to the real deadline if a message came meanwhile."""
-        left = self._last_message + self._idle_s - monotonic()
-        if left > 0:
-            self._idle_timer = self._loop.call_later(left, self._idle_check)
-            return
-        self._idle_timer = None
+    def _tick(self) -> None:
+        """The timer fired: act on what is due, then re-arm for what comes next."""
+        self._timer = None
+        now = monotonic()
+        if self._idle_s:
+            left = self._last_message + self._idle_s - now
+            if left <= 0:
+                self._idle_expired()
+                return  # the connection closes: no more deadlines
+            waits = [left]
+        else:
+            waits = []
+        if self._heartbeat_s:
+            heartbeat_left = self._heartbeat(now)
+            if heartbeat_left is None:
+                return  # cut
+            waits.append(heartbeat_left)
+        self._timer = self._loop.call_later(min(waits), self._tick)
+
+    def _idle_expired(self) -> None:
         if self._receiving and self._task is not None:
             self._closed_by_idle = True
             self._task.cancel()
@@ -370,56 +384,39 @@ class WsConnection:
         self._idle_due = self._closed_by_idle = False
         await self.refuse(IdleTimeout())
 
-    # -- the heartbeat ------------------------------------------------------------------------
-    def _start_heartbeat(self, seconds: float) -> None:
-        self._heartbeat_s = seconds
-        self._last_frame = monotonic()
-        self._heartbeat_timer = self._loop.call_later(seconds, self._heartbeat_check)
-
-    def _stop_heartbeat(self) -> None:
-        if self._heartbeat_timer is not None:
-            self._heartbeat_timer.cancel()
-            self._heartbeat_timer = None
-        if self._ping_task is not None:
-            self._ping_task.cancel()
-
-    def _last_sign_of_life(self) -> float:
-        return max(self._last_message, self._last_frame)
-
-    def _heartbeat_check(self) -> None:
-        """`--ws-heartbeat` s after the last sign of life: ping, unless something came."""
-        now = monotonic()
-        left = self._last_sign_of_life() + self._heartbeat_s - now
+    def _heartbeat(self, now: float) -> float | None:
+        """Ping after `--ws-heartbeat` s without a sign of life; cut a peer that shows none
+        within half that after the ping. Returns the seconds until the heartbeat's next
+        deadline, or None when the peer was cut."""
+        guard = self._guard
+        chunks = guard.chunks if guard is not None else 0
+        # Bytes arrived (a big message still on its way) count as life, though no message
+        # ended: the guard counts chunks for nothing more than an addition.
+        alive_since = (
+            now if chunks != self._ping_chunks else max(self._last_message, self._last_frame)
+        )
+        self._ping_chunks = chunks
+        if self._ping_sent:  # a ping is out
+            if alive_since >= self._ping_sent:
+                self._ping_sent = 0.0
+            elif now - self._ping_sent >= self._heartbeat_s / 2:
+                logger.debug("%s answered no ping: cut", self.request.remote)
+                self.abort()
+                return None
+            else:
+                return self._ping_sent + self._heartbeat_s / 2 - now
+        left = alive_since + self._heartbeat_s - now
         if left > 0:
-            self._heartbeat_timer = self._loop.call_later(left, self._heartbeat_check)
-            return
-        if self._guard is not None and self._guard.chunks != self._ping_chunks:
-            # Bytes arrived (a big message still on its way): alive, though no message ended.
-            self._ping_chunks = self._guard.chunks
-            self._heartbeat_timer = self._loop.call_later(self._heartbeat_s, self._heartbeat_check)
-            return
-        self._ping_sent = now
-        self._ping_chunks = self._guard.chunks if self._guard is not None else 0
-        transport = self.request.transport
+            return left
+        transport = self._transport
         if transport is None or transport.is_closing():
-            return
+            return None
         # A ping is a control frame: aiohttp writes it at once, uncompressed; the task only
-        # waits if the buffer is full, and then the pong check below cuts the peer anyway.
+        # waits if the buffer is full, and then the pong deadline cuts the peer anyway.
+        self._ping_sent = now
         self._ping_task = asyncio.ensure_future(self.response.ping())
         self._ping_task.add_done_callback(_forget)
-        self._heartbeat_timer = self._loop.call_later(self._heartbeat_s / 2, self._pong_check)
-
-    def _pong_check(self) -> None:
-        """Half a heartbeat after the ping: alive if anything came since, else cut."""
-        alive = self._last_sign_of_life() >= self._ping_sent or (
-            self._guard is not None and self._guard.chunks != self._ping_chunks
-        )
-        if alive:
-            self._heartbeat_check()
-            return
-        self._heartbeat_timer = None
-        logger.debug("%s answered no ping in %g s: cut", self.request.remote, self._heartbeat_s)
-        self.abort()
+        return self._heartbeat_s / 2
 
     # -- sending ------------------------------------------------------------------------------
     async def send(self, data: str | bytes) -> bool:
