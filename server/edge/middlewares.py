@@ -3,16 +3,16 @@
 
 Outermost first:
 
-1. `head_received`: the request head has arrived; lift the connection's head deadline
-   (server/edge/protocol.py) while the request is being handled.
-2. `trust_forwarded` (server/forwarded.py): a request from a trusted proxy is seen as its
+1. `trust_forwarded` (server/forwarded.py): a request from a trusted proxy is seen as its
    client sent it, so that everything after it (limits, logs, the Origin check) sees the
    real client.
-3. `write_in_time`: every response, error responses too, is written within
-   `--http-send-timeout`.
-4. `json_errors` (server/errors.py): refusals and errors raised inside become JSON
+2. `deadlines`: the connection's request-head deadline (server/edge/protocol.py) is lifted
+   while the request is handled, and the response, error responses too, is written within
+   `--http-send-timeout`. One middleware for both: every middleware is a frame that a
+   WebSocket or an event stream keeps for its whole life, and a call on every request.
+3. `json_errors` (server/errors.py): refusals and errors raised inside become JSON
    `{"error": ...}` with their status.
-5. `check_origin` (server/origin_check.py): a foreign page's WebSocket upgrade or POST is
+4. `check_origin` (server/origin_check.py): a foreign page's WebSocket upgrade or POST is
    refused before any handler runs.
 """
 
@@ -34,21 +34,21 @@ logger = logging.getLogger(__name__)
 
 
 @web.middleware
-async def head_received(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Lift the connection's head deadline while its request is being handled."""
+async def deadlines(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Lift the connection's head deadline while its request is handled, and send the
+    response within `--http-send-timeout` (see `write_in_time`)."""
     guard = guard_of(request)
     if guard is None:  # served without the guard (e.g. aiohttp's TestServer)
-        return await handler(request)
+        return await write_in_time(request, await handler(request))
     guard.request_started()
     try:
-        return await handler(request)
+        return await write_in_time(request, await handler(request))
     finally:
         guard.request_finished()
 
 
-@web.middleware
-async def write_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Send the handler's response within `--http-send-timeout`, or cut the connection.
+async def write_in_time(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Send `response` within `--http-send-timeout`, or cut the connection.
 
     aiohttp writes a handler's response after the handler returns, and waits for a client
     that does not read for as long as the client likes, holding the response meanwhile (up
@@ -57,7 +57,6 @@ async def write_in_time(request: web.Request, handler: Handler) -> web.StreamRes
     costs no timer; a bigger one (or a file) is written here, within the deadline. Streams
     (SSE, WebSocket) were prepared by their handler and bound their own writes.
     """
-    response = await handler(request)
     seconds = request.app[keys.SETTINGS].http_send_timeout
     if not seconds or response.prepared or _fits_in_buffer(request, response):
         return response
@@ -92,13 +91,7 @@ def _fits_in_buffer(request: web.Request, response: web.StreamResponse) -> bool:
     return transport.get_write_buffer_size() + len(body) + _HEAD_ALLOWANCE <= high_water
 
 
-MIDDLEWARES: tuple[Middleware, ...] = (
-    head_received,
-    trust_forwarded,
-    write_in_time,
-    json_errors,
-    check_origin,
-)
+MIDDLEWARES: tuple[Middleware, ...] = (trust_forwarded, deadlines, json_errors, check_origin)
 
 
 def middlewares_for(settings: Settings) -> tuple[Middleware, ...]:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.edge import aiohttp_private
-from server.edge.middlewares import MIDDLEWARES, head_received, write_in_time
+from server.edge.middlewares import MIDDLEWARES, deadlines
 from server.errors import json_errors
 from server.forwarded import trust_forwarded
 from server.origin_check import check_origin
@@ -17,7 +17,7 @@ from server.settings import Settings, load_settings
 
 
 def test_middlewares_are_listed_once_in_their_order() -> None:
-    order = [head_received, trust_forwarded, write_in_time, json_errors, check_origin]
+    order = [trust_forwarded, deadlines, json_errors, check_origin]
     assert list(MIDDLEWARES) == order
     behind_proxy = create_app(Settings(port=0, trusted_proxies="127.0.0.1"))
     assert list(behind_proxy.middlewares) == order
