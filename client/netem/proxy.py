@@ -371,11 +371,12 @@ class _Link:
                 else:
                     self.report.down += len(chunk)
                     await self._from_server(chunk)
+            if not up:
+                await line.put(self.buffer.flush())  # the end of a stream releases what is held
         except (ConnectionError, OSError):
             self.report.ended = "reset"
-        if not up:
-            await line.put(self.buffer.flush())  # the end of a stream releases what is held
-        await line.put_end()
+        finally:
+            line.end()  # whatever happened, the writer learns there is no more to come
 
     async def _from_client(self, chunk: bytes) -> None:
         pieces = self.requests.feed(chunk, strip_upgrade=self.proxy.conditions.strip_upgrade)
@@ -445,7 +446,7 @@ class _Line:
                 self._room.clear()
             self._enqueue(data)
 
-    async def put_end(self) -> None:
+    def end(self) -> None:
         """Queue the end of the stream: it is passed on once the bytes before it are out."""
         self._enqueue(None)
 

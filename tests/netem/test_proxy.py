@@ -232,3 +232,17 @@ async def test_long_poll_waiting_longer_than_the_idle_timeout_is_cut(
         async with session.get(proxy.url / "http/room/empty", params={"wait": "5"}) as response:
             await response.read()
     assert time.perf_counter() - started >= 0.5
+
+
+async def test_oversized_control_body_is_refused_and_the_connection_closed(
+    shaped: ProxyFactory, echo_url: URL
+) -> None:
+    proxy = await shaped(echo_url)
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"POST /_netem HTTP/1.1\r\nContent-Type: application/json\r\n")
+    writer.write(b"Content-Length: 1000000\r\n\r\n{")
+    answer = await asyncio.wait_for(reader.read(), 10)  # then the end: closed
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b'"error"' in answer
+    writer.close()
+    await writer.wait_closed()
