@@ -17,6 +17,8 @@ import { httpUrl } from "../urls.js";
 
 /** How long streams get to open, and then the fetch to complete: the experiment's bound. */
 export const WAIT_MS = 3000;
+/** Chromium's and Firefox's limit of HTTP/1.1 connections per origin. */
+const HTTP1_CONNECTIONS = 6;
 
 /**
  * @typedef {{count: number, opened: number, fetch: "completed" | "blocked" | "failed", fetchMs: number | null, protocol: string | null}} Outcome
@@ -163,8 +165,9 @@ function explain(outcome) {
       ? "Every stream opened and the fetch got through: HTTP/2 carries them all on one connection."
       : "Every stream opened and the fetch got through: fewer streams than the browser's connection limit.";
   }
-  if (outcome.fetch !== "completed") {
-    return `Only ${outcome.opened} streams opened and the fetch waited behind them: over HTTP/1.1 each stream holds one of the browser's 6 connections to this origin.`;
+  if (outcome.opened <= HTTP1_CONNECTIONS && outcome.fetch !== "completed") {
+    return `Only ${outcome.opened} streams opened and the fetch waited behind them: over HTTP/1.1 each stream holds one of the browser's ${HTTP1_CONNECTIONS} connections to this origin.`;
   }
-  return `${outcome.opened} of ${outcome.count} streams opened: the proxy's limit of concurrent HTTP/2 streams per connection.`;
+  const fetch = outcome.fetch === "completed" ? "" : " The fetch needs a stream too, and waited.";
+  return `${outcome.opened} of ${outcome.count} streams opened: one HTTP/2 connection carries only as many streams at once as the server allows (nginx 128, HAProxy 100).${fetch}`;
 }
