@@ -325,7 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     launched = Launched()
     runtime_dir = make_runtime_dir()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop like Ctrl-C does
+    # Ctrl-C and SIGTERM both stop everything. Installed explicitly: a launcher started in
+    # the background by a script inherits SIGINT ignored, and must still obey Ctrl-C.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         return _run(args, server_args, launched, runtime_dir)
     except ProxyError as exc:
@@ -336,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         launched.stop()
         shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _run(
