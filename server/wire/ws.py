@@ -98,6 +98,13 @@ def check_handshake(request: web.Request) -> None:
         raise UnsupportedVersion(version)
 
 
+async def _send(response: web.WebSocketResponse, data: str | bytes) -> None:
+    if isinstance(data, str):
+        await response.send_str(data)
+    else:
+        await response.send_bytes(data)
+
+
 def _forget(task: "asyncio.Future[None]") -> None:
     """Done callback of a ping: a peer that left is the pong check's business, not an error."""
     if not task.cancelled():
@@ -423,12 +430,15 @@ class WsConnection:
         """Send one message; counted. Returns False if the peer is gone or did not take it
         within `--ws-send-timeout` s, in which case the connection has been cut."""
         size = payload_size(data)
+        response = self.response
         try:
             if self._may_block(size):
                 async with asyncio.timeout(self._send_timeout):
-                    await self._send(data)
+                    await _send(response, data)
+            elif isinstance(data, str):  # the hot path: no timer, one coroutine less
+                await response.send_str(data)
             else:
-                await self._send(data)
+                await response.send_bytes(data)
         except TimeoutError:
             self._metrics.refused(Reason.SEND_TIMEOUT)
             logger.debug("%s", SendTimeout(self._send_timeout or 0))
@@ -440,12 +450,6 @@ class WsConnection:
         counters.messages_out += 1
         counters.bytes_out += size
         return True
-
-    async def _send(self, data: str | bytes) -> None:
-        if isinstance(data, str):
-            await self.response.send_str(data)
-        else:
-            await self.response.send_bytes(data)
 
     def _may_block(self, size: int) -> bool:
         """True if writing `size` more bytes could make the send wait on the peer: aiohttp
