@@ -62,8 +62,7 @@ async def write_in_time(request: web.Request, response: web.StreamResponse) -> w
         return response
     try:
         async with asyncio.timeout(seconds):
-            await response.prepare(request)
-            await response.write_eof()
+            response = await _write_whole(request, response)
     except TimeoutError:
         request.app[keys.METRICS].refused(Reason.SEND_TIMEOUT)
         logger.info("%s did not read its response in %g s: cut", request.remote, seconds)
@@ -73,6 +72,35 @@ async def write_in_time(request: web.Request, response: web.StreamResponse) -> w
         return departed(request)
     # aiohttp finishes what is left; an aborted connection it just notes as gone.
     return response
+
+
+# The pieces a big body is written in (see `_write_whole`).
+_PIECE = 64 * 1024
+
+
+async def _write_whole(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Prepare and send `response`; returns the response that went out.
+
+    A big bytes body goes out in pieces, through a `StreamResponse` with the same status and
+    headers: TLS encrypts whatever it is given at once and hands it all to the socket's
+    buffer, so one big write never waits, and its deadline would never act (a 6 MB echo
+    would sit in memory until the keep-alive timeout). Written in pieces, flow control
+    pushes back after the first ones.
+    """
+    body = response.body if isinstance(response, web.Response) else None
+    if not isinstance(body, bytes) or len(body) <= _PIECE:
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+    pieces = web.StreamResponse(status=response.status, reason=response.reason)
+    pieces.headers.extend(response.headers)
+    pieces.content_length = len(body)
+    await pieces.prepare(request)
+    view = memoryview(body)
+    for start in range(0, len(body), _PIECE):
+        await pieces.write(view[start : start + _PIECE])
+    await pieces.write_eof()
+    return pieces
 
 
 # Room for the status line and headers of a response, beside its body.
