@@ -17,6 +17,7 @@ from server.core.protocols import WireProtocol
 from server.core.rooms import (
     BrokerUnavailable,
     Delivery,
+    LocalRoom,
     RoomHub,
     RoomLimitReached,
     RoomMessage,
@@ -135,7 +136,7 @@ async def test_long_poll_is_woken_by_another_process(make_hub: HubFactory) -> No
     assert [m.text for m in replay.messages] == ["second"]
 
 
-def b_local_rooms(hub: RedisHub) -> list[object]:
+def b_local_rooms(hub: RedisHub) -> list[LocalRoom]:
     # Waiters are local state; reading them needs no Redis round trip.
     return list(hub._followed.values())
 
@@ -210,7 +211,11 @@ async def test_a_reader_connection_cut_by_redis_loses_nothing(
     finally:
         await admin.aclose()
     kinds = [(await next_item(sub)) for _ in range(2)]
-    assert [getattr(k, "body", {}).get("state") for k in kinds] == ["down", "up"]  # type: ignore[union-attr]
+    states = [
+        k.body.get("state") if isinstance(k, Notice) and isinstance(k.body, dict) else k
+        for k in kinds
+    ]
+    assert states == ["down", "up"]
     later = await publish(a, "lobby", "2", "3")
     assert [(await next_message(sub)).id for _ in later] == [2, 3]
     assert sub.pending == 0

@@ -7,6 +7,7 @@ import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,11 @@ async def restartable() -> AsyncIterator[ServerProcess]:
     await server.start()
     yield server
     await server.stop(signal.SIGKILL)
+
+
+def is_message_with_text(text: str, record: dict[str, Any]) -> bool:
+    """A chat message line carrying `text`."""
+    return record.get("type") == "message" and record["text"] == text
 
 
 def is_event(record: dict[str, Any]) -> bool:
@@ -137,7 +143,7 @@ async def test_room_follows_the_new_history_after_a_restart(
     await output.until_json(lambda r: r.get("state") == "joined")
     for text in ("one", "two"):
         process.stdin.write(f"{text}\n".encode())
-        await output.until_json(lambda r, t=text: r.get("type") == "message" and r["text"] == t)
+        await output.until_json(partial(is_message_with_text, text))
     await restartable.stop(signal.SIGKILL)
     await output.until_json(lambda r: r.get("state") == "reconnecting")
     await restartable.start()

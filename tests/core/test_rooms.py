@@ -13,7 +13,7 @@ import pytest
 
 from server.core import notices
 from server.core.cursors import Cursor
-from server.core.notices import RESET_REASON, NoticeKind
+from server.core.notices import RESET_REASON, Notice, NoticeKind
 from server.core.protocols import WireProtocol
 from server.core.rooms import (
     DropReason,
@@ -226,6 +226,7 @@ async def test_async_iteration_yields_messages_in_order(hub: InMemoryHub) -> Non
     await publish_n(hub, "lobby", 3)
     received: list[int] = []
     async for message in sub:
+        assert isinstance(message, RoomMessage), message
         received.append(message.id)
         if len(received) == 3:
             break
@@ -247,6 +248,7 @@ async def test_unsubscribe_is_idempotent_and_ends_iteration(hub: InMemoryHub) ->
 
     async def consume() -> None:
         async for message in sub:
+            assert isinstance(message, RoomMessage), message
             collected.append(message.id)
 
     task = asyncio.create_task(consume())
@@ -440,8 +442,13 @@ async def test_closed_hub_refuses_new_work_but_still_reads(hub: InMemoryHub) -> 
     [{"history_size": -1}, {"queue_size": 0}, {"max_rooms": 0}],
 )
 def test_constructor_rejects_bad_sizes(kwargs: dict[str, int]) -> None:
+    sizes = {"history_size": 1000, "queue_size": 256, "max_rooms": 1000} | kwargs
     with pytest.raises(ValueError, match=next(iter(kwargs))):
-        InMemoryHub(**kwargs)
+        InMemoryHub(
+            history_size=sizes["history_size"],
+            queue_size=sizes["queue_size"],
+            max_rooms=sizes["max_rooms"],
+        )
 
 
 def test_room_info_json() -> None:
@@ -517,7 +524,8 @@ async def test_skip_through_drops_what_the_replay_held_until_a_reset() -> None:
     new = RoomMessage(1, "lobby", "a", "t", 0, WireProtocol.WS, "e2")
     sub.skip_through(Cursor(2, "e1"))
     reset = notices.reset("e2", RESET_REASON)
-    for item in [*old, reset, new]:
+    items: list[RoomMessage | Notice] = [*old, reset, new]
+    for item in items:
         assert sub.offer(item)
     assert [await receive_any(sub) for _ in range(3)] == [old[2], reset, new]
 

@@ -19,13 +19,21 @@ APP = re.compile(r"the app itself \(direct, HTTP/1\.1\): (http://\S+)")
 CA = re.compile(r"signed by the local CA (\S+)")
 
 
+def found(pattern: re.Pattern[str], line: str) -> re.Match[str]:
+    """The pattern's match in a line the launcher printed (a failure names the line)."""
+    match = pattern.search(line)
+    assert match is not None, line
+    return match
+
+
 async def negotiated_protocol(port: int, ca: str) -> str | None:
     """What the proxy picks when a client offers HTTP/2 and HTTP/1.1 (ALPN), as browsers do."""
     context = ssl.create_default_context(cafile=ca)
     context.set_alpn_protocols(["h2", "http/1.1"])
     _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
     try:
-        return writer.get_extra_info("ssl_object").selected_alpn_protocol()
+        tls: ssl.SSLObject = writer.get_extra_info("ssl_object")
+        return tls.selected_alpn_protocol()
     finally:
         writer.transport.abort()  # nothing was sent: no TLS close to wait for
 
@@ -56,9 +64,9 @@ async def test_launcher_serves_through_the_proxy_and_stops_both_on_ctrl_c(
     lines = Lines(launcher.stdout)
     try:
         url_line = await lines.until(lambda line: URL.search(line) is not None, 2 * LINE_LIMIT_S)
-        app_url = APP.search(await lines.until(lambda line: "app itself" in line)).group(1)
-        ca = CA.search(await lines.until(lambda line: "local CA" in line)).group(1)
-        assert URL.search(url_line).groups() == (kind, f"https://127.0.0.1:{port}")
+        app_url = found(APP, await lines.until(lambda line: "app itself" in line)).group(1)
+        ca = found(CA, await lines.until(lambda line: "local CA" in line)).group(1)
+        assert found(URL, url_line).groups() == (kind, f"https://127.0.0.1:{port}")
         assert ca.startswith(str(tmp_path))
         context = ssl.create_default_context(cafile=ca)
         assert await negotiated_protocol(port, ca) == "h2"

@@ -41,7 +41,10 @@ def test_the_request_handler_hooks_we_override_still_exist() -> None:
 
 
 async def test_request_handler_options_are_where_we_read_them() -> None:
-    server = web.Server(lambda request: web.Response(), keepalive_timeout=7.5)
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        return web.Response()
+
+    server = web.Server(handler, keepalive_timeout=7.5)
     assert server._kwargs["keepalive_timeout"] == 7.5
 
 

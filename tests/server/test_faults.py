@@ -12,7 +12,7 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -112,7 +112,7 @@ async def test_echo_client_that_never_reads_is_cut_off(start_server, session) ->
     metrics = server.app[keys.METRICS]
     # The server stopped reading once its echoes could not be written (TCP flow control):
     # it took in a bounded number of messages, far fewer than were offered.
-    received = metrics.snapshot()["protocols"]["ws"]["messages_in"]  # type: ignore[index]
+    received = metrics.snapshot()["protocols"]["ws"]["messages_in"]
     assert received <= sent
     assert received * len(chunk) < 32 * 1024 * 1024
     await eventually(lambda: metrics.open_connections(WireProtocol.WS) == 0)
@@ -144,7 +144,7 @@ async def test_stream_reader_that_never_reads_is_cut_off(
     # ... and then it reads nothing at all, until the server gives up on it.
     await eventually(lambda: metrics.open_connections(protocol) == 0, limit_s=10)
     assert await refused(server) == {"send_timeout": 1}
-    sent = metrics.snapshot()["protocols"][protocol.value]["messages_out"]  # type: ignore[index]
+    sent = metrics.snapshot()["protocols"][protocol.value]["messages_out"]
     assert sent * 65536 < 32 * 1024 * 1024  # what the buffers took, not an endless stream
     await assert_neighbour_served(session, server)
     writer.close()
@@ -214,20 +214,34 @@ async def test_half_open_peer_is_forgotten_within_the_heartbeat(start_server, se
 
 # -- malformed frames and invalid UTF-8 -----------------------------------------------------
 
-MALFORMED = {
+
+def unfinished_text_then(
+    first: bytes, opcode: int, second: bytes
+) -> Callable[[RawWebSocket], None]:
+    """Send the first fragment of a text message, then a frame with `opcode`."""
+
+    def send(peer: RawWebSocket) -> None:
+        peer.send_frame(OP_TEXT, first, fin=False)
+        peer.send_frame(opcode, second)
+
+    return send
+
+
+# Each case: what a broken peer sends, and the close code the server must answer with.
+MALFORMED: dict[str, tuple[Callable[[RawWebSocket], object], int]] = {
     "reserved bits without an extension": (lambda p: p.send_frame(OP_TEXT, b"hi", rsv=4), 1002),
     "unknown opcode": (lambda p: p.send_frame(0x3, b"hi"), 1002),
     "fragmented ping": (lambda p: p.send_frame(OP_PING, b"hi", fin=False), 1002),
     "ping over 125 bytes": (lambda p: p.send_frame(OP_PING, b"x" * 126), 1002),
     "continuation without a start": (lambda p: p.send_frame(0x0, b"hi"), 1002),
     "new message inside a fragmented one": (
-        lambda p: (p.send_frame(OP_TEXT, b"a", fin=False), p.send_frame(OP_TEXT, b"b")),
+        unfinished_text_then(b"a", OP_TEXT, b"b"),
         1002,
     ),
     "close with a one-byte body": (lambda p: p.send_frame(OP_CLOSE, b"\x03"), 1002),
     "invalid UTF-8 text": (lambda p: p.send_frame(OP_TEXT, b"\xff\xfe"), 1007),
     "UTF-8 broken across fragments": (
-        lambda p: (p.send_frame(OP_TEXT, b"\xce", fin=False), p.send_frame(0x0, b"x")),
+        unfinished_text_then(b"\xce", 0x0, b"x"),
         1007,
     ),
     "UTF-16 surrogate in text": (lambda p: p.send_frame(OP_TEXT, b"\xed\xa0\x80"), 1007),

@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import struct
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -105,7 +106,9 @@ async def test_room_bodies_are_bounded_before_they_are_parsed(server, session) -
         assert resp.status == 413
         assert f"limit of {limit} bytes" in (await resp.json())["error"]
 
-    async def chunked():  # no Content-Length: refused while it is read, not after
+    async def chunked() -> AsyncIterator[
+        bytes
+    ]:  # no Content-Length: refused while it is read, not after
         for _ in range(100):
             yield b"[" + b"1," * 1000
 

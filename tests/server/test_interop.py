@@ -14,6 +14,7 @@ from httpx_sse import aconnect_sse
 async def test_websockets_library_echo_with_compression(server) -> None:
     url = f"ws://{server.host}:{server.port}/ws/echo"
     async with websockets.connect(url, compression="deflate") as ws:
+        assert ws.response is not None  # set once the handshake is done
         extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
         assert "permessage-deflate" in extensions
         await ws.send("ünïcode " * 100)

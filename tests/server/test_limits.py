@@ -26,7 +26,8 @@ async def other_address() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def refused(session: aiohttp.ClientSession, server) -> dict[str, int]:
     async with session.get(server.make_url("/api/stats")) as response:
-        return (await response.json())["refused"]
+        refusals: dict[str, int] = (await response.json())["refused"]
+    return refusals
 
 
 async def test_per_address_limit_closes_websocket_1013_and_spares_others(

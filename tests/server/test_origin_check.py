@@ -26,7 +26,8 @@ def upgrade_headers(origin: str | None) -> dict[str, str]:
 
 async def refused_counts(session: aiohttp.ClientSession, server) -> dict[str, int]:
     async with session.get(server.make_url("/api/stats")) as response:
-        return (await response.json())["refused"]
+        refusals: dict[str, int] = (await response.json())["refused"]
+    return refusals
 
 
 @pytest.mark.parametrize("path", ["/ws/echo", "/ws/stream?count=1", "/ws/room/lobby"])

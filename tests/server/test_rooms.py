@@ -28,14 +28,17 @@ async def post(
         server.make_url(f"/http/room/{room}?via={via}"), json={"user": "poster", "text": text}
     ) as response:
         assert response.status == 201, await response.text()
-        return await response.json()
+        posted: dict[str, Any] = await response.json()
+        return posted
 
 
 async def room_info(
     session: aiohttp.ClientSession, server: TestServer, room: str
 ) -> dict[str, Any]:
     async with session.get(server.make_url("/api/rooms")) as response:
-        rooms = {info["name"]: info for info in (await response.json())["rooms"]}
+        rooms: dict[str, dict[str, Any]] = {
+            info["name"]: info for info in (await response.json())["rooms"]
+        }
     return rooms[room]
 
 

@@ -9,6 +9,7 @@ import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -167,7 +168,7 @@ def test_damaged_files_are_remade(tmp_path: Path) -> None:
         ({"tls": True, "cert": Path("/nonexistent"), "key": Path(__file__)}, "is not a file"),
     ],
 )
-def test_inconsistent_tls_options_are_refused(overrides: dict, message: str) -> None:
+def test_inconsistent_tls_options_are_refused(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings(**overrides)
 
