@@ -4,9 +4,9 @@ import asyncio
 import errno
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from server.runner import Running, serve
+from server.runner import Running, loop_factory, serve
 from server.settings import SettingsError, build_parser, load_settings
 from server.workers import run_workers
 
@@ -25,15 +25,6 @@ def banner(running: Running) -> str:
             "  browsers: import it as a certificate authority, or accept the warning once",
         ]
     return "\n".join(lines)
-
-
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop `--loop` names (None: asyncio's default)."""
-    if name == "uvloop":
-        import uvloop  # only imported when asked for; Settings checked that it is installed
-
-        return uvloop.new_event_loop
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,15 @@ def base_url(address: object, scheme: str = "http") -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop `--loop` names (None: asyncio's default)."""
+    if name == "uvloop":
+        import uvloop  # only imported when asked for; Settings checked that it is installed
+
+        return uvloop.new_event_loop
+    return None
+
+
 def make_runner(app: web.Application, settings: Settings) -> web.AppRunner:
     """An `AppRunner` that cancels handlers whose client left.
 

@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from server.core.process import ProcessInfo
-from server.runner import Running, serve
+from server.runner import Running, loop_factory, serve
 from server.settings import Settings
 from server.tls import tls_setup
 
@@ -105,8 +105,6 @@ def _worker_main(settings: Settings, index: int, count: int, ready: Connection) 
 
     def on_ready(running: Running) -> None:
         ready.send((running.url, process.pid))
-
-    from server.__main__ import loop_factory  # the parent module; imported in the worker only
 
     # Ctrl-C reaches the whole process group; serve() stops on it by itself.
     with (
