@@ -10,13 +10,7 @@ set), where a missing browser is a failure: a green run must mean the page was t
 from __future__ import annotations
 
 import os
-import re
-import selectors
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +20,13 @@ import pytest
 
 # One list of launch flags for the tests and the documented screenshot command.
 from scripts.screenshot import CHROMIUM_ARGS
+from tests.processes import SyncServerProcess
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("PROTOCOL_LAB_CHROMIUM", "/usr/bin/chromium")
-ANNOUNCE = re.compile(r"serving on (http://\S+)")
 
 # Faster than the defaults so reconnection tests stay short; limits small enough to provoke
 # a 1009; a room burst big enough that the suite's pages (all on 127.0.0.1, one rate-limit
@@ -65,65 +59,11 @@ def _require_browser() -> None:
     pytest.skip(f"browser tests skipped: {problem}")
 
 
-@dataclass
-class ServerProcess:
-    """`python -m server` in a subprocess that can be stopped and started on the same port."""
+class ServerProcess(SyncServerProcess):
+    """The browser tests' server: the shared process helper, with SERVER_ARGS by default."""
 
-    log_path: Path
-    args: list[str] = field(default_factory=lambda: list(SERVER_ARGS))
-    port: int = 0
-    url: str = ""
-    process: subprocess.Popen[str] | None = None
-
-    def start(self, timeout: float = 15.0) -> str:
-        """Start the server (on the port it had before, if any); returns its base URL."""
-        command = [sys.executable, "-m", "server", "--port", str(self.port), *self.args]
-        with self.log_path.open("a") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True
-            )
-        self.url = self._wait_for_announcement(timeout)
-        self.port = int(self.url.rsplit(":", 1)[1])
-        return self.url
-
-    def _wait_for_announcement(self, timeout: float) -> str:
-        process = self.process
-        assert process is not None
-        assert process.stdout is not None
-        deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while (remaining := deadline - time.monotonic()) > 0:
-                if not selector.select(remaining):
-                    break
-                line = process.stdout.readline()
-                if not line:  # the process exited
-                    break
-                if match := ANNOUNCE.search(line):
-                    return match.group(1)
-        process.kill()
-        process.wait()
-        raise RuntimeError(f"the server did not start; its log:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, as Ctrl-C or a service manager would: a graceful shutdown (WS 1001)."""
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.process = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The end of the server's log, for failure messages."""
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+    def __init__(self, log_path: Path, args: list[str] | None = None) -> None:
+        super().__init__(log_path, list(SERVER_ARGS) if args is None else args)
 
 
 @pytest.fixture(scope="module")

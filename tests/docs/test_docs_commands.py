@@ -32,15 +32,13 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import pytest
 
-from tests.processes import free_port
+from tests.processes import SyncServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
@@ -175,52 +173,16 @@ ALL_BLOCKS = [block for path in DOC_FILES for block in runnable_blocks(path)]
 # ------------------------------------------------------------------ servers and commands
 
 
-@dataclass
-class Server:
-    """A `python -m server` process on a free port; its log goes to a temporary file."""
+def start_server(args: tuple[str, ...], log_path: Path) -> SyncServerProcess:
+    """A `python -m server` process with `args` on a free port, started."""
+    server = SyncServerProcess(log_path, list(args))
+    server.start()
+    return server
 
-    args: tuple[str, ...]
-    process: subprocess.Popen[str] = field(init=False)
-    log: IO[str] = field(init=False)
-    address: str = field(init=False)
 
-    def start(self) -> Server:
-        """Start the process and wait until it prints the address it serves on."""
-        self.log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--port", "0", *self.args],
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # the server prints this line first
-        found = re.search(r"http://([\d.]+:\d+)", line)
-        if found is None:
-            self.stop()
-            raise AssertionError(f"the server did not start: {line!r}\n{self.log_text()}")
-        self.address = found[1]
-        return self
-
-    def log_text(self) -> str:
-        """The server's log so far (for failure messages)."""
-        self.log.seek(0)
-        return self.log.read()[-4000:]
-
-    def stop(self) -> None:
-        """Stop it as Ctrl-C would, and kill it if it does not stop in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self.log.close()
+def address(server: SyncServerProcess) -> str:
+    """`127.0.0.1:<port>`, what replaces `127.0.0.1:8080` in a block."""
+    return server.url.removeprefix("http://")
 
 
 CLIENT_CALL = re.compile(r"\bpython3? (?:-m client|docs/labs/tools/\w+\.py)(?=\s|$)")
@@ -371,19 +333,21 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def shared_server() -> Iterator[Server]:
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncServerProcess]:
     """One server for every block that does not ask for options of its own."""
-    server = Server(()).start()
+    server = start_server((), tmp_path_factory.mktemp("server") / "server.log")
     yield server
     server.stop()
 
 
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.id for block in ALL_BLOCKS])
-def test_runnable_block(block: Block, shared_server: Server, scratch: str) -> None:
+def test_runnable_block(
+    block: Block, shared_server: SyncServerProcess, scratch: str, tmp_path: Path
+) -> None:
     """The block exits 0 within its timeout, and prints what the doc says it prints."""
     own = block.server_args or block.fresh
-    server = Server(block.server_args).start() if own else shared_server
-    place = Place(server.address, str(free_port()), scratch, str(free_port()))
+    server = start_server(block.server_args, tmp_path / "server.log") if own else shared_server
+    place = Place(address(server), str(free_port()), scratch, str(free_port()))
     try:
         status, output = run_script(place.prepare(block.script), block.timeout)
         log = server.log_text()
