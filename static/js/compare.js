@@ -83,8 +83,12 @@ function openReady(contender, timeoutMs) {
  * @property {number} requested N
  * @property {number[]} samplesMs round-trip latencies, in order
  * @property {ReturnType<typeof summarize> | null} summary
- * @property {number | null} throughput messages per second, rate-limit waits excluded
- * @property {number} waitedMs time spent waiting for the server's rate limit
+ * @property {number | null} throughput messages per second: messages ÷ timedMs
+ * @property {number} timedMs time of the timed loop, without the waits below and without a
+ *   server outage: what the throughput divides by
+ * @property {number} waitedMs time spent waiting for the server's room rate limit (SSE + POST:
+ *   the page paces its POSTs under it); it is in no timed figure, the round trips start
+ *   at the POST's send
  * @property {{payload: number, outOverhead: number, inOverhead: number, lowerBound: boolean, outLowerBound: boolean, inLowerBound: boolean} | null} bytes
  *   per message, averaged; `outLowerBound`/`inLowerBound` when some part of that direction
  *   was not visible to the page (request headers, from a server that does not report their
@@ -127,13 +131,17 @@ export async function runOne(contender, { n, payload, signal, onProgress, waitFo
     try {
       transport = await openReady(contender, 10_000);
       connections += 1;
-      await transport.send(payload); // warm-up, not counted: first-use costs are not latency
+      // Warm-up, not timed: first-use costs are not latency. Its wait for the rate limit (if
+      // any) is still reported with the others.
+      waitedMs += (await transport.send(payload)).waitedMs ?? 0;
       started = lastDone = performance.now();
       while (samplesMs.length < n) {
         if (signal.aborted) throw new Cancelled();
         const trip = await transport.send(payload);
         lastDone = performance.now();
         samplesMs.push(trip.rttMs);
+        // The rate limiter's wait is the page pacing itself, not the protocol: out of the
+        // throughput's time (the round trip already starts at the POST's send).
         waitedMs += trip.waitedMs;
         busyMs -= trip.waitedMs;
         outOverhead += knownOverhead(trip.out);
@@ -175,6 +183,7 @@ export async function runOne(contender, { n, payload, signal, onProgress, waitFo
     samplesMs,
     summary: done ? summarize(samplesMs) : null,
     throughput: done && busyMs > 0 ? (done / busyMs) * 1000 : null,
+    timedMs: busyMs,
     waitedMs,
     bytes: done
       ? {
@@ -254,14 +263,14 @@ export function toCsv(run, { samples = false } = {}) {
   } else {
     rows.push([
       "protocol", "messages", "payload_bytes", "median_ms", "p95_ms", "mean_ms", "max_ms",
-      "throughput_msg_per_s", "overhead_out_bytes", "overhead_in_bytes", "overhead_is_lower_bound",
+      "throughput_msg_per_s", "timed_s", "rate_limit_wait_s", "overhead_out_bytes", "overhead_in_bytes", "overhead_is_lower_bound",
       "connections", "interruptions", "error",
     ]);
     for (const r of run.results) {
       rows.push([
         r.protocol, r.samplesMs.length, r.bytes?.payload ?? "",
         fixed(r.summary?.median), fixed(r.summary?.p95), fixed(r.summary?.mean), fixed(r.summary?.max),
-        fixed(r.throughput, 1), fixed(r.bytes?.outOverhead, 1), fixed(r.bytes?.inOverhead, 1),
+        fixed(r.throughput, 1), fixed(r.timedMs / 1000), fixed(r.waitedMs / 1000), fixed(r.bytes?.outOverhead, 1), fixed(r.bytes?.inOverhead, 1),
         r.bytes ? String(r.bytes.lowerBound) : "", r.connections, r.interruptions.join("; "), r.error ?? "",
       ]);
     }

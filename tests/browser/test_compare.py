@@ -105,8 +105,30 @@ def test_compare_run_paces_itself_under_the_default_room_rate_limit(
     page.fill("#compare-n", "100")
     page.fill("#compare-size", "16")
     page.click("#compare-run")
-    expect(page.locator("#compare-status")).to_contain_text("Done", timeout=60_000)
-    expect(page.locator("#compare-body tr").nth(1)).to_contain_text("waited")
+    status = page.locator("#compare-status")
+    expect(status).to_contain_text("Done", timeout=60_000)
+    # The wait is said apart, labelled, in the SSE row and in the run's total.
+    rows = page.locator("#compare-body tr")
+    expect(rows.nth(1).locator(".rate-limit-wait")).to_have_text(
+        re.compile(r"^waited for the room rate limit: \d+\.\d s \(in no figure\)$")
+    )
+    for index in (0, 2):  # WebSocket and HTTP are not rate limited
+        expect(rows.nth(index).locator(".rate-limit-wait")).to_have_count(0)
+    expect(status).to_contain_text(re.compile(r"Waited for the room rate limit: \d+\.\d s more"))
+    with page.expect_download() as json_download:
+        page.click("#compare-json")
+    results = json.loads(Path(json_download.value.path()).read_text())["results"]
+    waited = {result["protocol"]: result["waitedMs"] for result in results}
+    assert waited["sse"] > 0
+    assert waited["ws"] == waited["http"] == 0
+    for result in results:  # messages / timed time, the waits left out of the denominator
+        assert result["throughput"] == pytest.approx(100 / result["timedMs"] * 1000)
+    with page.expect_download() as csv_download:
+        page.click("#compare-csv")
+    table = {row["protocol"]: row for row in _read_csv(Path(csv_download.value.path()))}
+    assert float(table["sse"]["rate_limit_wait_s"]) == pytest.approx(
+        waited["sse"] / 1000, abs=1e-3
+    )
 
 
 def test_cancel_stops_the_run_and_opens_nothing_more(lab: LabPage) -> None:
@@ -125,44 +147,64 @@ def test_cancel_stops_the_run_and_opens_nothing_more(lab: LabPage) -> None:
         expect(rows.nth(index).locator("td").last).to_have_text("none")
 
 
-# A contender whose first connection breaks after 10 messages; the "server" is back after 1 s.
-RUN_THROUGH_AN_OUTAGE = """async () => {
+# runOne on a fake contender and a fake clock: performance.now() moves only when the fake
+# transport says time passes, so the figures are exact on a loaded machine and a test can pin
+# their definitions. Every message waits `limiterWaitMs` for the rate limiter (as a paced room
+# POST does), then takes 5 ms; with `outageMs`, the first connection breaks after 10 messages
+# and the server is back `outageMs` later.
+RUN_ON_A_FAKE_CLOCK = """async ({ limiterWaitMs, outageMs }) => {
   const { runOne } = await import("/static/js/compare.js");
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  let clock = 0;
+  const realNow = performance.now;
+  performance.now = () => clock;
   const cost = { payload: 16, parts: [] };
   let opened = 0;
   const contender = {
-    protocol: "ws", label: "fake", path: "/fake",
+    protocol: "sse", label: "fake", path: "/fake",
     open(onStatus) {
       opened += 1;
-      const breaksAfter = opened === 1 ? 11 : Infinity; // the warm-up + 10 messages
+      const breaksAfter = outageMs && opened === 1 ? 11 : Infinity; // the warm-up + 10
       let sent = 0;
       setTimeout(() => onStatus({ state: "open", detail: "open" }), 0);
       return {
         async send() {
           sent += 1;
-          await sleep(5);
+          await Promise.resolve();
           if (sent > breaksAfter) throw new Error("connection closed");
-          return { rttMs: 5, out: cost, in: cost, waitedMs: 0 };
+          clock += limiterWaitMs + 5;
+          return { rttMs: 5, out: cost, in: cost, waitedMs: limiterWaitMs };
         },
         close() {},
       };
     },
   };
-  const result = await runOne(contender, {
-    n: 20, payload: "x".repeat(16), signal: new AbortController().signal, onProgress() {},
-    waitForServer: async () => { await sleep(1000); return true; },
-  });
-  return { throughput: result.throughput, interruptions: result.interruptions.length };
+  try {
+    const result = await runOne(contender, {
+      n: 20, payload: "x".repeat(16), signal: new AbortController().signal, onProgress() {},
+      waitForServer: async () => { clock += outageMs; return true; },
+    });
+    const { throughput, timedMs, waitedMs, interruptions } = result;
+    return { throughput, timedMs, waitedMs, interruptions: interruptions.length };
+  } finally {
+    performance.now = realNow;
+  }
 }"""
 
 
 def test_throughput_leaves_out_the_wait_for_the_server(lab: LabPage) -> None:
-    """20 messages of about 5 ms each: about 200 msg/s, not 20 over the 1 s outage."""
+    """20 messages of 5 ms around a 1 s outage: 100 ms timed, 200 msg/s (not 20 / 1.1 s)."""
     page = lab.open()
-    result = page.evaluate(RUN_THROUGH_AN_OUTAGE)
-    assert result["interruptions"] == 1
-    assert result["throughput"] > 100, result
+    result = page.evaluate(RUN_ON_A_FAKE_CLOCK, {"limiterWaitMs": 0, "outageMs": 1000})
+    assert result == {"throughput": 200, "timedMs": 100, "waitedMs": 0, "interruptions": 1}
+
+
+def test_the_rate_limit_wait_is_reported_and_in_no_timed_figure(lab: LabPage) -> None:
+    """20 messages of 5 ms, each after 100 ms of pacing under the room rate limit (the warm-up
+    too): the wait is reported whole (21 x 100 ms) and the throughput divides by 100 ms, not
+    by 2.1 s."""
+    page = lab.open()
+    result = page.evaluate(RUN_ON_A_FAKE_CLOCK, {"limiterWaitMs": 100, "outageMs": 0})
+    assert result == {"throughput": 200, "timedMs": 100, "waitedMs": 2100, "interruptions": 0}
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
