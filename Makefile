@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine (Python >= 3.11 and make):
 #   make run    create .venv, install, serve on http://127.0.0.1:8080
-#   make test   install everything the suite needs (Chromium too, as root) and run it all
+#   make test   install what the suite starts (Chromium, Redis, nginx, HAProxy, wrk; as root), run it all
 # Options for the server go in ARGS, e.g.  make run ARGS="--port 0 --log-level debug"
 #   make unit   run tests at once (no lint, no apt), e.g. make unit ARGS="tests/server -k shout"
 #   make wheelhouse   download every Python dependency into wheelhouse/ once; a copy of the
