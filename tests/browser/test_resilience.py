@@ -18,6 +18,24 @@ pytestmark = pytest.mark.browser
 # next attempt comes within a few seconds; allow for an unlucky draw.
 RECOVERY_MS = 25_000
 
+# Holds every message a page's WebSocket would send after its first `limit` (counted per
+# socket) and counts them in `window.wsSendsHeld`, until `window.holdWebSocketAfter` is null.
+HOLD_WEBSOCKET_SENDS = """(limit) => {
+  window.holdWebSocketAfter = limit;
+  window.wsSendsHeld = 0;
+  const sent = new WeakMap();
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const count = (sent.get(this) ?? 0) + 1;
+    sent.set(this, count);
+    if (window.holdWebSocketAfter !== null && count > window.holdWebSocketAfter) {
+      window.wsSendsHeld += 1;
+      return;
+    }
+    return send.call(this, data);
+  };
+}"""
+
 
 def test_server_restart_is_survived(lab_on_own_server: LabPage, own_server: ServerProcess) -> None:
     lab = lab_on_own_server
@@ -77,13 +95,20 @@ def test_compare_run_survives_a_server_restart(
 ) -> None:
     """Stopped mid-run, the run waits for the server and resumes on a new connection."""
     page = lab_on_own_server.open("#compare")
+    # The WebSocket part of a 400-message run takes a fraction of a second, less than the
+    # server takes to stop: the server must not be stopped "soon after" a progress mark, or
+    # the WebSocket may have finished by then. Instead the page holds back its WebSocket's
+    # 60th message, so the run is certainly waiting mid-way when the server goes away.
+    page.evaluate(HOLD_WEBSOCKET_SENDS, 60)
     page.fill("#compare-n", "400")
     page.fill("#compare-size", "16")
     page.click("#compare-run")
-    page.wait_for_function("document.querySelector('#progress-ws').value >= 50")
+    page.wait_for_function("window.wsSendsHeld > 0")
+    assert 0 < page.evaluate("document.querySelector('#progress-ws').value") < 400
 
     own_server.stop()
     expect(page.locator("#compare-status")).to_contain_text("waiting for the server")
+    page.evaluate("window.holdWebSocketAfter = null")  # the new connection runs freely
     own_server.start()
 
     expect(page.locator("#compare-status")).to_contain_text("Done", timeout=60_000)
