@@ -32,6 +32,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,6 +327,18 @@ def shape(text: str) -> list[str]:
     return result
 
 
+def written_since(folder: str, since: float) -> dict[Path, str]:
+    """The last lines of each file in `folder` written since `since` (time.time()): what a
+    failed block's background jobs said, which its own output often filters away."""
+    written = {}
+    for path in sorted(Path(folder).iterdir()):
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mtime >= since:
+                lines = path.read_text(errors="replace").splitlines()[-30:]
+                written[path] = "\n".join(lines)
+    return written
+
+
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> str:
     """This run's stand-in for /tmp/, shared by the blocks of a page like /tmp/ would be."""
@@ -348,6 +361,7 @@ def test_runnable_block(
     own = block.server_args or block.fresh
     server = start_server(block.server_args, tmp_path / "server.log") if own else shared_server
     place = Place(address(server), str(free_port()), scratch, str(free_port()))
+    started = time.time()
     try:
         status, output = run_script(place.prepare(block.script), block.timeout)
         log = server.log_text()
@@ -356,7 +370,11 @@ def test_runnable_block(
             server.stop()
     output = place.as_shown(output)
     context = f"{block.id} exited {status}:\n{block.script}\n--- output ---\n{output}"
-    assert status == 0, f"{context}\n--- server log ---\n{log}"
+    files = "".join(
+        f"\n--- {path.name} (written by the block, last lines) ---\n{text}"
+        for path, text in written_since(scratch, started).items()
+    )
+    assert status == 0, f"{context}{files}\n--- server log ---\n{log}"
     for expected in block.expects:
         assert expected in output, f"{context}\n--- missing ---\n{expected}"
     if block.output is not None:
