@@ -17,13 +17,19 @@ Policy
   of the new life is hidden behind the old cursor.
 * **Atomic resume.** `subscribe(after=...)` returns a replay and a live subscription that
   together hold every message after the cursor exactly once: never both, never neither.
-* **Publishing never waits for a reader.** Messages are put into each subscriber's bounded
-  queue without awaiting. A subscriber whose queue is full is a *slow consumer*: it is removed
-  from the room at once and its `next()` raises `SubscriberDropped`. The backlog it had is
-  discarded, because the client can resume from the last id it saw and get the rest from
-  history, which is cheaper than streaming stale messages to a peer that cannot keep up.
+* **Publishing never waits for a reader.** A subscription starts with a bounded queue, read
+  by its connection's task. Once that task has sent the replay it may `attach` a `Sink`: from
+  then on the publish itself writes each message to the connection (no task woken, no await,
+  one syscall per subscriber), which is what keeps a fan-out to 1,000 subscribers within a few
+  milliseconds. Either way a subscriber that cannot keep up is a *slow consumer* (its queue is
+  full, or its sink's backlog is over the limit): it is removed from the room at once and its
+  `next()` raises `SubscriberDropped`. The backlog it had is discarded, because the client can
+  resume from the last id it saw and get the rest from history, which is cheaper than
+  streaming stale messages to a peer that cannot keep up.
 * **Encode once.** A `RoomMessage` carries its wire JSON (`wire`), made once when the message
-  is built; every subscriber of every protocol is sent that same text.
+  is built; every subscriber of every protocol is sent that same text. Sinks keep the bytes
+  they frame it in (one WebSocket frame, one SSE event) in `frames`, so those too are built
+  once per publish, not once per subscriber.
 * **Rooms** are created on first publish, subscribe or wait, and live as long as the hub
   (a poller must be able to come back to the history). `max_rooms` bounds their number;
   reading (`since`, `rooms`) never creates a room.
@@ -68,9 +74,12 @@ class RoomMessage:
     epoch: str
     # The JSON every protocol sends, encoded once here rather than once per subscriber.
     wire: str = field(init=False, repr=False, compare=False)
+    # Wire bytes built from `wire` by a sink (per framing), cached for the next subscriber.
+    frames: dict[str, bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wire", json.dumps(self.to_json(), separators=(",", ":")))
+        object.__setattr__(self, "frames", {})
 
     @property
     def cursor(self) -> Cursor:
@@ -199,6 +208,21 @@ class _Wake(StrEnum):
 Delivery = RoomMessage | Notice
 
 
+class Sink(Protocol):
+    """Where an attached subscription's deliveries go: one connection's socket.
+
+    `deliver` is called inside publish and must not block: it writes `item` (framed for its
+    protocol) and returns True, returns False without writing when the connection's unsent
+    backlog is over its limit (the hub then drops the subscriber as a slow consumer), and
+    raises `ConnectionResetError` when the connection is gone or closing (the subscription
+    then ends as if unsubscribed, and its reader's loop ends).
+    """
+
+    def deliver(self, item: Delivery) -> bool:
+        """Write `item` now; False if the backlog is over the limit."""
+        ...
+
+
 class Subscription:
     """A live feed of one room's new messages (and notices) for one connection.
 
@@ -211,6 +235,9 @@ class Subscription:
     immediately, even if messages were still queued: the client should resume from the last
     id it received. After `unsubscribe`, `next()` raises `StopAsyncIteration`, so an
     `async for` loop in another task simply ends.
+
+    After `attach(sink)`, deliveries go straight to the sink and `next()` only waits for the
+    end (it raises as above); the queue then holds nothing but the wake-up token.
     """
 
     def __init__(self, room: str, protocol: WireProtocol, queue_size: int) -> None:
@@ -222,6 +249,8 @@ class Subscription:
         self.dropped: DropReason | None = None
         self._closed = False
         self._floor: Cursor | None = None
+        self._sink: Sink | None = None
+        self._overflowed = False  # the sink refused a backlog item while attaching
         self._queue: asyncio.Queue[Delivery | _Wake] = asyncio.Queue(maxsize=queue_size)
 
     def __repr__(self) -> str:
@@ -273,13 +302,57 @@ class Subscription:
         """
         self._floor = position
 
+    @property
+    def attached(self) -> bool:
+        """True once deliveries go straight to a sink (see `attach`)."""
+        return self._sink is not None
+
+    def attach(self, sink: Sink) -> None:
+        """Deliver through `sink` from now on: first what is queued, in order, then every
+        new item at publish time.
+
+        Call it from the subscription's reader once it has sent the replay, with no await in
+        between, so that nothing queued is overtaken. Does nothing once the subscription ended.
+        """
+        if not self.active or self._sink is not None:
+            return
+        self._sink = sink
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Wake):  # cannot happen while active; keep the token anyway
+                self._queue.put_nowait(item)
+                return
+            if not self._deliver(sink, item):
+                self._overflowed = True  # dropped by the hub at the next offer
+                return
+
     def offer(self, item: Delivery) -> bool:
-        """Queue `item` without waiting; False if the queue is full (for hub backends)."""
+        """Queue `item` without waiting, or hand it to the attached sink; False if the
+        subscriber cannot take it (a slow consumer, for hub backends to drop)."""
+        sink = self._sink
+        if sink is not None:
+            if not self.active:
+                return True  # ended; its owner unsubscribes it
+            return not self._overflowed and self._deliver(sink, item)
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             return False
         return True
+
+    def _deliver(self, sink: Sink, item: Delivery) -> bool:
+        """Hand `item` to `sink` unless a replay already held it (the same filter as
+        `next()`); a closed connection ends the subscription."""
+        if isinstance(item, Notice):
+            if item.kind is NoticeKind.RESET:
+                self._floor = None
+        elif self._covered(item):
+            return True
+        try:
+            return sink.deliver(item)
+        except ConnectionResetError:
+            self.mark_closed()
+            return True
 
     def mark_dropped(self, reason: DropReason) -> None:
         """End the subscription for `reason` and wake its reader (for hub backends)."""

@@ -19,6 +19,7 @@ from server.core.protocols import WireProtocol
 from server.core.rooms import Delivery, DropReason, Replay, SubscriberDropped, Subscription
 from server.core.ticks import TickParams, first_tick, tick_payload
 from server.handlers import chat
+from server.wire.fanout import sse_sink
 from server.wire.sse import EventStream, head_of_stream, open_stream
 
 SSE = WireProtocol.SSE
@@ -92,7 +93,14 @@ async def send_item(stream: EventStream, item: Delivery) -> None:
 
 
 async def relay_room(stream: EventStream, subscription: Subscription) -> None:
-    """Forward live messages until the client leaves, the server stops or the hub drops us."""
+    """Forward live messages until the client leaves, the server stops or the hub drops us.
+
+    The publish itself writes them through a sink (server/wire/fanout.py) when the stream is
+    not compressed; this task then only waits for the end.
+    """
+    queue = stream.request.app[keys.SETTINGS].room_queue
+    if (sink := sse_sink(stream, queue)) is not None:
+        subscription.attach(sink)
     try:
         async for item in subscription:
             await send_item(stream, item)

@@ -19,6 +19,7 @@ from server.core.rooms import Delivery, DropReason, SubscriberDropped, Subscript
 from server.core.ticks import TickParams, tick_payload
 from server.core.validation import parse_int_param
 from server.handlers import chat
+from server.wire.fanout import ws_sink
 from server.wire.ws import SHUTDOWN_REASON, WsConnection
 
 WS = WireProtocol.WS
@@ -115,11 +116,17 @@ async def forward_room(
     conn: WsConnection, subscription: Subscription, replay: list[Delivery]
 ) -> None:
     """Send the replay, then live messages and notices (each message's JSON was encoded
-    once, at publish); close 1008 (1001 on shutdown) when dropped."""
+    once, at publish); close 1008 (1001 on shutdown) when dropped.
+
+    Live messages are written by the publish itself through a sink (server/wire/fanout.py);
+    this task then only waits for the end. Without a sink (permessage-deflate) it sends them.
+    """
     try:
         for item in replay:
             if not await conn.send(wire_text(item)):
                 return
+        if (sink := ws_sink(conn, subscription_limit(conn))) is not None:
+            subscription.attach(sink)
         async for item in subscription:
             if not await conn.send(wire_text(item)):
                 return

@@ -335,6 +335,111 @@ async def test_failing_drop_hook_does_not_stop_delivery(caplog: pytest.LogCaptur
     assert "on_drop hook failed" in caplog.text
 
 
+# --- sinks: delivery inside the publish ---------------------------------------------------
+
+
+class ListSink:
+    """A sink that records what it is given; `room` items fit before it refuses, and
+    `gone` makes it report a closed connection."""
+
+    def __init__(self, room: int = 100) -> None:
+        self.items: list[object] = []
+        self.room = room
+        self.gone = False
+
+    def deliver(self, item: object) -> bool:
+        if self.gone:
+            raise ConnectionResetError("closed")
+        if len(self.items) >= self.room:
+            return False
+        self.items.append(item)
+        return True
+
+
+def sink_ids(sink: ListSink) -> list[int]:
+    return [item.id for item in sink.items if isinstance(item, RoomMessage)]
+
+
+async def test_attach_flushes_the_queue_in_order_then_delivers_at_publish(
+    hub: InMemoryHub,
+) -> None:
+    sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
+    await publish_n(hub, "lobby", 3)  # queued: no sink yet
+    sink = ListSink()
+    sub.attach(sink)
+    assert sink_ids(sink) == [1, 2, 3]
+    assert sub.pending == 0
+    await publish_n(hub, "lobby", 2)  # written by the publish itself, no reader task
+    assert sink_ids(sink) == [1, 2, 3, 4, 5]
+    assert sub.attached
+    assert sub.active
+
+
+async def test_attached_slow_subscriber_is_dropped_and_its_reader_told(
+    hub: InMemoryHub, drops: list[tuple[Subscription, DropReason]]
+) -> None:
+    slow, _ = await hub.subscribe("lobby", WireProtocol.SSE)
+    fast, _ = await hub.subscribe("lobby", WireProtocol.WS)
+    slow_sink, fast_sink = ListSink(room=2), ListSink()
+    slow.attach(slow_sink)
+    fast.attach(fast_sink)
+    reader = asyncio.create_task(slow.next())  # what the handler awaits once attached
+    await publish_n(hub, "lobby", 3)
+    with pytest.raises(SubscriberDropped) as excinfo:
+        await asyncio.wait_for(reader, GUARD)
+    assert excinfo.value.reason is DropReason.SLOW_CONSUMER
+    assert drops == [(slow, DropReason.SLOW_CONSUMER)]
+    assert sink_ids(fast_sink) == [1, 2, 3]
+    assert sink_ids(slow_sink) == [1, 2]
+    assert info(hub, "lobby").subscribers == {"ws": 1, "sse": 0, "http": 0}
+
+
+async def test_sink_refusing_the_backlog_drops_at_the_next_publish(
+    hub: InMemoryHub, drops: list[tuple[Subscription, DropReason]]
+) -> None:
+    sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
+    await publish_n(hub, "lobby", 3)
+    sub.attach(ListSink(room=1))
+    assert sub.active  # the refusal is the hub's to act on: it counts and removes
+    await publish_n(hub, "lobby", 1)
+    assert drops == [(sub, DropReason.SLOW_CONSUMER)]
+
+
+async def test_closed_connection_ends_an_attached_subscription(hub: InMemoryHub) -> None:
+    sub, _ = await hub.subscribe("lobby", WireProtocol.SSE)
+    sink = ListSink()
+    sub.attach(sink)
+    reader = asyncio.create_task(sub.next())
+    sink.gone = True
+    await publish_n(hub, "lobby", 1)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(reader, GUARD)
+    assert sub.dropped is None
+    assert hub.dropped_total[DropReason.SLOW_CONSUMER] == 0
+    hub.unsubscribe(sub)
+    assert info(hub, "lobby").subscribers["sse"] == 0
+
+
+async def test_attached_sink_skips_what_the_replay_held(hub: InMemoryHub) -> None:
+    sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
+    messages = await publish_n(hub, "lobby", 3)
+    sub.skip_through(messages[1].cursor)  # a replay already sent 1 and 2
+    sink = ListSink()
+    sub.attach(sink)
+    await publish_n(hub, "lobby", 1)
+    assert sink_ids(sink) == [3, 4]
+
+
+async def test_shutdown_ends_an_attached_subscription(hub: InMemoryHub) -> None:
+    sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
+    sub.attach(ListSink())
+    reader = asyncio.create_task(sub.next())
+    await hub.close()
+    with pytest.raises(SubscriberDropped) as excinfo:
+        await asyncio.wait_for(reader, GUARD)
+    assert excinfo.value.reason is DropReason.SHUTDOWN
+
+
 # --- long-poll ------------------------------------------------------------------------------
 
 

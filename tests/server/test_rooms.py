@@ -327,3 +327,53 @@ async def test_429_body_says_exactly_how_long_to_wait(start_server, session) -> 
     ) as response:
         assert response.status == 429
         assert 0 < (await response.json())["retry_after_s"] <= 0.25
+
+
+async def test_deflate_and_plain_subscribers_get_the_same_conversation(
+    start_server, session
+) -> None:
+    server = await start_server(max_text=100_000)
+    # A plain WebSocket and an event stream are written to inside the publish (one frame
+    # built per publish); a permessage-deflate WebSocket keeps aiohttp's framing and its own
+    # reader task. All three must see the same messages, in order.
+    plain = await session.ws_connect(server.make_url("/ws/room/mixed"))
+    deflate = await session.ws_connect(server.make_url("/ws/room/mixed"), compress=15)
+    assert deflate.compress
+    assert not plain.compress
+    stream = await session.get(server.make_url("/sse/room/mixed"))
+    await stream.content.readuntil(b"\r\n\r\n")
+    await eventually(lambda: server.app[keys.HUB].snapshot()[0].subscribers["ws"] == 2)
+    posted = [await post(session, server, "mixed", f"m{i} é") for i in range(3)]
+    posted.append(await post(session, server, "mixed", "long " + "x" * 70_000))  # 64-bit length
+
+    for ws in (plain, deflate):
+        seen = [json.loads(await ws.receive_str(timeout=5)) for _ in posted]
+        assert seen == posted
+    events = await read_events(stream, EventStreamParser(), limit=len(posted))
+    assert [json.loads(e.data) for e in events] == posted
+    assert [seq_of(e.last_event_id) for e in events] == [m["id"] for m in posted]
+    assert {e.type for e in events} == {"message"}
+    stream.close()
+    await plain.close()
+    await deflate.close()
+
+
+async def test_departed_sse_subscriber_leaves_the_room(server, session) -> None:
+    stream = await session.get(server.make_url("/sse/room/gone"))
+    await stream.content.readuntil(b"\r\n\r\n")
+    hub = server.app[keys.HUB]
+    await post(session, server, "gone", "seen")
+    stream.close()  # the client leaves without a word
+
+    def left() -> bool:
+        count: int = hub.snapshot()[0].subscribers["sse"]
+        return count == 0
+
+    # The server learns of it when it next writes: publish until the stream is gone.
+    async def publish_until_gone() -> None:
+        while not left():
+            await post(session, server, "gone", "anyone?")
+
+    await asyncio.wait_for(publish_until_gone(), 10)
+    async with session.get(server.make_url("/api/stats")) as response:
+        assert (await response.json())["refused"].get("slow_consumer", 0) == 0
