@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -525,6 +526,60 @@ class SseRoomConn(SseConn):
         self.deliveries.found(whole)
 
 
+def run_wait_ns(pid: int) -> int:
+    """Nanoseconds `pid`'s threads were runnable but waiting for a CPU (schedstat field 2):
+    time a process lost to others, which its CPU time does not show."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):  # a thread that ended while we read
+            continue
+    return total
+
+
+class Phase:
+    """CPU time and run-queue wait of the server and of this process over one phase, and
+    this process's event-loop lag: how late a 2 ms timer fires, which is how late this
+    process can be to read a socket that is ready (its own delay added to every delivery)."""
+
+    TICK_S = 0.002
+
+    def __init__(self, server_pid: int) -> None:
+        self.pids = {"server": server_pid, "loadgen": os.getpid()}
+        self.lag_ms: list[float] = []
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.TICK_S
+            await asyncio.sleep(self.TICK_S)
+            self.lag_ms.append((loop.time() - due) * 1000)
+
+    async def __aenter__(self) -> Phase:
+        self.t0 = time.perf_counter()
+        self.cpu0 = {k: cpu_ns(p) for k, p in self.pids.items() if p}
+        self.wait0 = {k: run_wait_ns(p) for k, p in self.pids.items() if p}
+        self.prober = asyncio.create_task(self._probe())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.prober.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.prober
+        self.wall_s = time.perf_counter() - self.t0
+        self.cpu_s = {k: (cpu_ns(self.pids[k]) - v) / 1e9 for k, v in self.cpu0.items()}
+        self.wait_s = {k: (run_wait_ns(self.pids[k]) - v) / 1e9 for k, v in self.wait0.items()}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "wall_s": round(self.wall_s, 4),
+            "cpu_s": {k: round(v, 6) for k, v in self.cpu_s.items()},
+            "run_wait_s": {k: round(v, 6) for k, v in self.wait_s.items()},
+            "loop_lag_ms": quantiles(self.lag_ms),
+        }
+
+
 async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     """Room fan-out: latency of one message to every subscriber, then the sustained rate."""
     target = Target.from_url(args.url)
@@ -546,13 +601,20 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     if ws_errors or sse_errors:
         raise SystemExit(f"subscribers could not connect: {(ws_errors + sse_errors)[:3]}")
     loop = asyncio.get_running_loop()
-    _, publisher = await loop.create_connection(
-        lambda: Publisher(target, f"/http{room}?via=http"),
-        target.host,
-        target.port,
-        ssl=target.tls,
-    )
-    assert isinstance(publisher, Publisher)
+    # One keep-alive connection per message in flight: with a single one, the next POST
+    # would wait for the previous response, which the server sends only after writing to
+    # every subscriber, and the rate would measure that round trip, not the fan-out.
+    publishers: list[Publisher] = []
+    for _ in range(max(1, args.window)):
+        _, publisher = await loop.create_connection(
+            lambda: Publisher(target, f"/http{room}?via=http"),
+            target.host,
+            target.port,
+            ssl=target.tls,
+        )
+        assert isinstance(publisher, Publisher)
+        publishers.append(publisher)
+    idle_publishers = list(publishers)
     seq = 0
 
     async def publish_one() -> asyncio.Future[None]:
@@ -560,7 +622,11 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         seq += 1
         done = deliveries.expect(seq)
         text = f"{seq}:{time.monotonic_ns()}"
-        await publisher.publish(json.dumps({"user": "bench", "text": text}).encode())
+        publisher = idle_publishers.pop()
+        try:
+            await publisher.publish(json.dumps({"user": "bench", "text": text}).encode())
+        finally:
+            idle_publishers.append(publisher)
         return done
 
     # Subscriptions are registered by the server a moment after the handshake: publish until
@@ -578,13 +644,14 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
 
     deliveries.timing = True
     incomplete = 0
-    for _ in range(args.messages):
-        done = await publish_one()
-        try:
-            async with asyncio.timeout(10):
-                await done
-        except TimeoutError:
-            incomplete += 1
+    async with Phase(args.server_pid) as timed:
+        for _ in range(args.messages):
+            done = await publish_one()
+            try:
+                async with asyncio.timeout(10):
+                    await done
+            except TimeoutError:
+                incomplete += 1
     deliveries.timing = False
     latency = quantiles(deliveries.delays_ms)
     latency_count = len(deliveries.delays_ms)
@@ -602,11 +669,15 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
 
     with Window(args.server_pid) as measured:
         stop_at = loop.time() + args.duration
-        while loop.time() < stop_at:
-            await window.acquire()
-            done = await publish_one()
-            outstanding.add(done)
-            done.add_done_callback(finished)
+
+        async def keep_publishing() -> None:
+            while loop.time() < stop_at:
+                await window.acquire()
+                done = await publish_one()
+                outstanding.add(done)
+                done.add_done_callback(finished)
+
+        await asyncio.gather(*(keep_publishing() for _ in publishers))
         published = seq
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
@@ -616,7 +687,8 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     dropped = sum(isinstance(c, WsConn) and c.close_code is not None for c in subs) + sum(
         isinstance(c, SseRoomConn) and c.dropped for c in subs
     )
-    publisher.close()
+    for publisher in publishers:
+        publisher.close()
     for conn in subs:
         conn.close()
     return {
@@ -626,6 +698,7 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         "latency_deliveries": latency_count,
         "incomplete_messages": incomplete,
         "latency_ms": latency,
+        "latency_phase": timed.as_json(),
         "sustained_published": published - warmup_messages - args.messages,
         "sustained_completed": completed,
         "dropped_subscribers": dropped,
