@@ -7,9 +7,10 @@ Delivery delay = arrival at a subscriber - publish time, for every subscriber of
 message; one message at a time, each once everyone has the previous one. Then the sustained
 rate: publishing for the measured seconds over 8 keep-alive connections, with at most 8
 messages not yet delivered to everyone (one connection would wait for each response, which
-comes once the server has written to every subscriber: it would time a round trip); rate = messages delivered to all subscribers ÷ seconds. The room's rate limit is
-switched off for this run (`--room-rate 0`): a publisher limited to 20 messages a second
-would measure the limit.
+comes once the server has written to every subscriber: it would time a round trip);
+rate = messages delivered to all subscribers ÷ seconds. The room's rate limit is switched
+off for this run (`--room-rate 0`): a publisher limited to 20 messages a second would
+measure the limit.
 
 The server writes each message to every subscriber's socket inside the publish, framed once
 (server/wire/fanout.py). Its floor is one `send` system call per subscriber (~7 µs of CPU on

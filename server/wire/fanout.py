@@ -18,6 +18,13 @@ Slow consumers: aiohttp stops the writer at the transport's high-water mark and 
 then held up to `--room-queue` messages. A sink allows the same backlog in bytes: the
 high-water mark plus `--room-queue` frames of the message at hand. Beyond it `deliver`
 returns False and the hub drops the subscriber, who gets close 1008 or `event: dropped`.
+
+A reader that stops reading is cut after `--ws-send-timeout` / `--sse-send-timeout`, as
+when a write waited that long for it: the first write that leaves the backlog above the
+high-water mark (where aiohttp's write would start waiting) arms one timer for the
+connection; if the backlog is still above the low-water mark (where that write would have
+resumed) when it fires, the connection is aborted and counted as `send_timeout`. No timer
+exists while the client keeps up.
 """
 
 import asyncio
@@ -29,6 +36,7 @@ from server import keys
 from server.core.metrics import ProtocolCounters
 from server.core.notices import Notice
 from server.core.protocols import WireProtocol
+from server.core.refusals import Reason
 from server.core.rooms import Delivery, RoomMessage
 from server.wire.sse import EventStream
 from server.wire.ws import WsConnection
@@ -62,9 +70,24 @@ def chunk(data: bytes) -> bytes:
 
 
 class TransportSink:
-    """Writes framed deliveries to one connection's transport; see the module docstring."""
+    """Writes framed deliveries to one connection's transport; see the module docstring.
 
-    __slots__ = ("_counters", "_frames", "_high_water", "_is_open", "_queue", "_transport")
+    `send_timeout` (seconds, None: no limit) and `on_send_timeout` (cuts the connection and
+    counts it) bound a reader that stops reading.
+    """
+
+    __slots__ = (
+        "_counters",
+        "_deadline",
+        "_frames",
+        "_high_water",
+        "_is_open",
+        "_low_water",
+        "_on_send_timeout",
+        "_queue",
+        "_send_timeout",
+        "_transport",
+    )
 
     def __init__(
         self,
@@ -73,13 +96,18 @@ class TransportSink:
         queue: int,
         counters: ProtocolCounters,
         is_open: "_IsOpen",
+        send_timeout: float | None,
+        on_send_timeout: Callable[[], None],
     ) -> None:
         self._transport = transport
         self._frames = _FRAMERS[frame_key]
-        self._high_water = transport.get_write_buffer_limits()[1]
+        self._low_water, self._high_water = transport.get_write_buffer_limits()
         self._queue = queue
         self._counters = counters
         self._is_open = is_open
+        self._send_timeout = send_timeout
+        self._on_send_timeout = on_send_timeout
+        self._deadline: asyncio.TimerHandle | None = None
 
     def deliver(self, item: Delivery) -> bool:
         """See `server.core.rooms.Sink`: write `item` unless the backlog is over the limit."""
@@ -93,7 +121,24 @@ class TransportSink:
         counters = self._counters
         counters.messages_out += 1
         counters.bytes_out += payload_size
+        if (
+            self._deadline is None
+            and self._send_timeout is not None
+            and transport.get_write_buffer_size() > self._high_water
+        ):
+            self._deadline = asyncio.get_running_loop().call_later(
+                self._send_timeout, self._check_progress
+            )
         return True
+
+    def _check_progress(self) -> None:
+        """The send deadline: cut a reader whose backlog did not fall to the low-water mark."""
+        self._deadline = None
+        transport = self._transport
+        if transport.is_closing():
+            return
+        if transport.get_write_buffer_size() > self._low_water:
+            self._on_send_timeout()
 
 
 class _IsOpen:
@@ -148,8 +193,15 @@ def ws_sink(conn: WsConnection, queue: int) -> TransportSink | None:
     response, transport = conn.response, conn.request.transport
     if response.compress or transport is None:
         return None
-    counters = conn.request.app[keys.METRICS].counters(WireProtocol.WS)
-    return TransportSink(transport, "ws", queue, counters, _IsOpen(response))
+    app = conn.request.app
+    counters = app[keys.METRICS].counters(WireProtocol.WS)
+    send_timeout = app[keys.SETTINGS].ws_send_timeout or None
+
+    def cut() -> None:  # what WsConnection.send does when its write times out
+        app[keys.METRICS].refused(Reason.SEND_TIMEOUT)
+        conn.abort()
+
+    return TransportSink(transport, "ws", queue, counters, _IsOpen(response), send_timeout, cut)
 
 
 def sse_sink(stream: EventStream, queue: int) -> TransportSink | None:
@@ -158,6 +210,14 @@ def sse_sink(stream: EventStream, queue: int) -> TransportSink | None:
     if response.compression or transport is None:
         return None
     chunked = response.headers.get(hdrs.TRANSFER_ENCODING, "").lower() == "chunked"
-    counters = stream.request.app[keys.METRICS].counters(WireProtocol.SSE)
+    app = stream.request.app
+    counters = app[keys.METRICS].counters(WireProtocol.SSE)
+    send_timeout = app[keys.SETTINGS].sse_send_timeout or None
     key = "sse-chunked" if chunked else "sse"
-    return TransportSink(transport, key, queue, counters, _IsOpen(response))
+
+    def cut() -> None:
+        app[keys.METRICS].refused(Reason.SEND_TIMEOUT)
+        response.stop_streaming()
+        transport.abort()
+
+    return TransportSink(transport, key, queue, counters, _IsOpen(response), send_timeout, cut)

@@ -377,3 +377,35 @@ async def test_departed_sse_subscriber_leaves_the_room(server, session) -> None:
     await asyncio.wait_for(publish_until_gone(), 10)
     async with session.get(server.make_url("/api/stats")) as response:
         assert (await response.json())["refused"].get("slow_consumer", 0) == 0
+
+
+@pytest.mark.parametrize("protocol", ["ws", "sse"])
+async def test_stalled_subscriber_is_cut_after_the_send_timeout(
+    start_server, session, protocol
+) -> None:
+    # The publish never waits on a socket, yet a reader that stops reading is still cut
+    # after the send timeout, as when a write waited for it (the queue bound is set far
+    # away so that the timeout, not the slow-consumer drop, is what acts).
+    server = await start_server(room_queue=100_000, ws_send_timeout=0.5, sse_send_timeout=0.5)
+    if protocol == "ws":
+        stalled: Any = await session.ws_connect(server.make_url("/ws/room/stuck"))
+    else:
+        stalled = await session.get(server.make_url("/sse/room/stuck"))
+        await stalled.content.readuntil(b"\r\n\r\n")
+    hub = server.app[keys.HUB]
+    await eventually(lambda: hub.snapshot()[0].subscribers[protocol] == 1)
+
+    async def stats() -> dict[str, Any]:
+        async with session.get(server.make_url("/api/stats")) as response:
+            result: dict[str, Any] = await response.json()
+            return result
+
+    async def publish_until_cut() -> None:
+        while (await stats())["refused"].get("send_timeout", 0) == 0:
+            for _ in range(200):  # soon more than the socket and client buffers hold
+                await hub.publish("stuck", "load", "z" * 4000, WireProtocol.HTTP)
+
+    await asyncio.wait_for(publish_until_cut(), 20)
+    await eventually(lambda: hub.snapshot()[0].subscribers[protocol] == 0)
+    assert (await stats())["refused"].get("slow_consumer", 0) == 0
+    stalled.close() if protocol == "sse" else await stalled.close()
