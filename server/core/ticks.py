@@ -77,6 +77,25 @@ def tick_payload(seq: int, size: int, timestamp: int | None = None) -> dict[str,
     return {"seq": seq, "ts": now_ms() if timestamp is None else timestamp, "pad": "x" * size}
 
 
+class TickText:
+    """The JSON text of ticks of one stream, `tick_payload` encoded as compact JSON.
+
+    A stream's ticks differ only in `seq` and `ts`, so the pad and the field names are
+    formatted once per stream and each tick formats two integers: the same bytes as
+    `json.dumps(tick_payload(seq, size), separators=(",", ":"))`, for a fraction of the cost.
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self, size: int) -> None:
+        self._tail = f',"pad":"{"x" * size}"}}'
+
+    def __call__(self, seq: int, timestamp: int | None = None) -> str:
+        """Tick `seq` at `timestamp` ms (default: now)."""
+        ts = now_ms() if timestamp is None else timestamp
+        return f'{{"seq":{seq},"ts":{ts}{self._tail}'
+
+
 def now_ms() -> int:
     """Server time in milliseconds since the epoch, as in every `ts` field."""
     return time.time_ns() // 1_000_000

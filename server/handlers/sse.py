@@ -17,7 +17,7 @@ from server import keys
 from server.core.notices import Notice
 from server.core.protocols import WireProtocol
 from server.core.rooms import Delivery, DropReason, Replay, SubscriberDropped, Subscription
-from server.core.ticks import TickParams, first_tick, tick_payload
+from server.core.ticks import TickParams, TickText, first_tick
 from server.handlers import chat
 from server.wire.fanout import sse_sink
 from server.wire.sse import EventStream, head_of_stream, open_stream
@@ -38,6 +38,7 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
     if request.method == hdrs.METH_HEAD:
         return head_of_stream()
     loop = asyncio.get_running_loop()
+    tick_text = TickText(params.size)
     async with open_stream(request) as stream:
         started = loop.time()
         for index, tick in enumerate(_ticks_from(seq, params)):
@@ -45,7 +46,7 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
             deadline = started + index * params.interval_ms / 1000
             if index and await stream.response.stopped_within(deadline - loop.time()):
                 break
-            await stream.send_event("tick", tick_payload(tick, params.size), tick)
+            await stream.send_json_text("tick", tick_text(tick), tick)
     return stream.response
 
 

@@ -6,7 +6,6 @@ idle and send deadlines, the size limit, and answering the peer's Close (RFC 645
 """
 
 import asyncio
-import json
 
 from aiohttp import web
 
@@ -16,7 +15,7 @@ from server.core.notices import Notice
 from server.core.protocols import WireProtocol
 from server.core.refusals import CloseCode, Refusal, SlowConsumer
 from server.core.rooms import Delivery, DropReason, SubscriberDropped, Subscription
-from server.core.ticks import TickParams, tick_payload
+from server.core.ticks import TickParams, TickText
 from server.core.validation import parse_int_param
 from server.handlers import chat
 from server.wire.fanout import ws_sink
@@ -68,9 +67,9 @@ async def push_ticks(conn: WsConnection, params: TickParams, first: int) -> None
     loop = asyncio.get_running_loop()
     started = loop.time()
     seq = first
+    tick_text = TickText(params.size)
     while not params.is_finished(seq):
-        text = json.dumps(tick_payload(seq, params.size), separators=(",", ":"))
-        if not await conn.send(text):
+        if not await conn.send(tick_text(seq)):
             return
         seq += 1
         # Deadlines from the start, not sleeps after each send, so ticks do not drift.

@@ -24,14 +24,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp_sse import EventSourceResponse
 
 from server import keys
+from server.connections import Place
 from server.core.metrics import Metrics
 from server.core.protocols import WireProtocol
 from server.core.refusals import Reason, StreamLifetime
@@ -45,35 +46,108 @@ STREAM_HEADERS = {
 logger = logging.getLogger(__name__)
 
 
+PING = b": ping\r\n\r\n"
+
+
 class LabEventStream(EventSourceResponse):
     """aiohttp-sse's response, with this server's headers, that can be told to stop while its
-    handler waits between events."""
+    handler waits between events.
+
+    aiohttp-sse pings from a task of its own per stream (a task, its coroutine, a sleep
+    future and a timer, for each idle stream); here one timer per stream starts a short-lived
+    task only to write each ping, with aiohttp-sse's send deadline. Everything else is
+    aiohttp-sse's: headers, chunked encoding, the TCP user timeout.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.headers.update(STREAM_HEADERS)
         self.stopped = False
         self._pause: asyncio.Future[None] | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pinging: asyncio.Task[None] | None = None
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        """Send the headers (aiohttp-sse's prepare, with a ping timer instead of a task)."""
+        if self.prepared:
+            return await super().prepare(request)
+        if request.method != hdrs.METH_GET:
+            raise web.HTTPMethodNotAllowed(request.method, (hdrs.METH_GET,))
+        self._set_tcp_user_timeout(request)
+        writer = await web.StreamResponse.prepare(self, request)
+        self.enable_chunked_encoding()
+        self._arm_ping()
+        return writer
+
+    def is_connected(self) -> bool:
+        """True from `prepare` until the stream is stopped or a ping failed."""
+        return self.prepared and not self.stopped
+
+    def _arm_ping(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._ping_timer = loop.call_later(self._ping_interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        self._ping_timer = None
+        if self.stopped:
+            return
+        if self._pinging is None:  # a ping the client has not taken yet is not doubled
+            self._pinging = asyncio.get_running_loop().create_task(self._ping_once())
+        self._arm_ping()
+
+    async def _ping_once(self) -> None:
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await self.write(PING)
+        except TimeoutError:  # the client stopped reading: cut it, as aiohttp-sse does
+            self._abort_transport()
+            self._stop_pinging()
+        except (ConnectionResetError, RuntimeError):  # gone, or the response has ended
+            self._stop_pinging()
+        finally:
+            self._pinging = None
+
+    def _stop_pinging(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
 
     def stop_streaming(self) -> None:
         """Stop pings and wake the handler, which then ends the response (shutdown)."""
         self.stopped = True
         if self._pause is not None and not self._pause.done():
             self._pause.set_result(None)
-        super().stop_streaming()
+        self._stop_pinging()
+        if self._pinging is not None:
+            self._pinging.cancel()
+
+    async def wait(self) -> None:
+        """Wait until a ping being written has finished (after `stop_streaming`)."""
+        pinging = self._pinging
+        if pinging is None:
+            return
+        try:
+            await pinging
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     async def stopped_within(self, seconds: float) -> bool:
         """Wait up to `seconds`; True if the stream was stopped meanwhile.
 
         What `asyncio.sleep` does (a future and a timer), plus a wake-up by
-        `stop_streaming`: no task, no timeout object. Not `sse.wait()`: cancelling that wait
-        would cancel the ping task too.
+        `stop_streaming`: no task, no timeout object. A wait that is already due only
+        yields to the other connections once, as `asyncio.sleep(0)` does: no future, no timer.
         """
         if self.stopped:
             return True
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return self.stopped
         loop = asyncio.get_running_loop()
         self._pause = pause = loop.create_future()
-        timer = loop.call_later(max(0.0, seconds), _wake, pause)
+        timer = loop.call_later(seconds, _wake, pause)
         try:
             await pause
         finally:
@@ -88,17 +162,107 @@ def _wake(pause: asyncio.Future[None]) -> None:
 
 
 class EventStream:
-    """One open event stream: sends events within the send deadline, counted."""
+    """One open event stream: admitted, counted, bounded; sends events within the send
+    deadline. Made by `open_stream`, used as `async with`.
 
-    __slots__ = ("_high_water", "_metrics", "_send_timeout", "request", "response")
+    A class rather than a generator-based context manager: each idle stream holds this one
+    object, not a generator frame and two context-manager wrappers.
+    """
 
-    def __init__(self, request: web.Request, response: LabEventStream) -> None:
+    __slots__ = (
+        "_high_water",
+        "_lifetime",
+        "_metrics",
+        "_place",
+        "_send_timeout",
+        "request",
+        "response",
+    )
+
+    def __init__(self, request: web.Request) -> None:
+        settings = request.app[keys.SETTINGS]
         self.request = request
-        self.response = response
+        self.response = LabEventStream(
+            ping_interval=settings.sse_ping_interval,
+            send_timeout=settings.sse_send_timeout or None,
+        )
         self._metrics: Metrics = request.app[keys.METRICS]
-        self._send_timeout = request.app[keys.SETTINGS].sse_send_timeout or None
+        self._send_timeout = settings.sse_send_timeout or None
+        self._high_water = 0
+        self._place: Place | None = None
+        self._lifetime: asyncio.Timeout | None = None
+
+    async def __aenter__(self) -> "EventStream":
+        request = self.request
+        app = request.app
+        settings = app[keys.SETTINGS]
+        connections = app[keys.LIVE_CONNECTIONS]
+        self._place = place = connections.admit(request.remote or "unknown")
+        try:
+            await self.response.prepare(request)
+        except BaseException:
+            connections.release(place)
+            raise
         transport = request.transport
         self._high_water = transport.get_write_buffer_limits()[1] if transport else 0
+        place.attach(self.say_goodbye, transport)
+        self._metrics.opened(SSE)
+        try:
+            # A block with only `retry:` sets the reconnection time and dispatches no event.
+            await self.write(f"retry: {settings.sse_retry}\r\n\r\n".encode())
+        except BaseException:
+            await self._close()
+            raise
+        self._lifetime = lifetime = asyncio.timeout(settings.sse_max_lifetime or None)
+        await lifetime.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        """End the stream; a stream that ended for a reason of its own (lifetime, a client
+        gone or not reading, an error after the headers) ends quietly."""
+        try:
+            try:
+                assert self._lifetime is not None
+                await self._lifetime.__aexit__(exc_type, exc, traceback)
+            except TimeoutError as expired:  # raised in place of the lifetime's cancellation
+                exc = expired
+            return await self._ended_by(exc)
+        finally:
+            await self._close()
+
+    async def _ended_by(self, exc: BaseException | None) -> bool:
+        """Count and answer why the block ended; True if that was the stream's own end."""
+        if isinstance(exc, TimeoutError):
+            assert self._lifetime is not None
+            if self._lifetime.expired():
+                self._metrics.refused(Reason.SSE_LIFETIME)
+                settings = self.request.app[keys.SETTINGS]
+                await end_of_life(self, StreamLifetime(settings.sse_max_lifetime))
+            else:  # the client stopped reading; the socket was aborted
+                self._metrics.refused(Reason.SEND_TIMEOUT)
+            return True
+        if isinstance(exc, ConnectionResetError):  # the client left mid-write
+            return True
+        if isinstance(exc, Exception):  # headers are sent: a 500 is impossible, so end it
+            logger.exception(
+                "unexpected error in %s %s", self.request.method, self.request.path, exc_info=exc
+            )
+            return True
+        return False
+
+    async def _close(self) -> None:
+        self._metrics.closed(SSE)
+        try:
+            await _finish(self.response)
+        finally:
+            if self._place is not None:
+                self.request.app[keys.LIVE_CONNECTIONS].release(self._place)
+                self._place = None
 
     async def send_event(self, event: str, data: object, event_id: int | None = None) -> None:
         """Send one event with a JSON body (and an `id:` unless `event_id` is None); counted.
@@ -117,14 +281,20 @@ class EventStream:
             f"event: {event}\r\n" if event_id is None else f"id: {event_id}\r\nevent: {event}\r\n"
         )
         frame = f"{head}data: {text}\r\n\r\n".encode()
-        await self.write(frame)
+        if self._may_block(len(frame)):
+            await self._write_in_time(frame)
+        else:  # the hot path: the write cannot wait on the client, so no deadline
+            await self.response.write(frame)
         self._metrics.sent(SSE, len(text) if text.isascii() else len(text.encode()))
 
     async def write(self, frame: bytes) -> None:
         """Write raw stream bytes, with a deadline only if the write can block."""
-        if not self._may_block(len(frame)):
+        if self._may_block(len(frame)):
+            await self._write_in_time(frame)
+        else:
             await self.response.write(frame)
-            return
+
+    async def _write_in_time(self, frame: bytes) -> None:
         try:
             async with asyncio.timeout(self._send_timeout):
                 await self.response.write(frame)
@@ -148,45 +318,16 @@ class EventStream:
         self.response.stop_streaming()
 
 
-@asynccontextmanager
-async def open_stream(request: web.Request) -> AsyncIterator[EventStream]:
-    """Start an event stream, registered and counted, that begins with a `retry:` field.
+def open_stream(request: web.Request) -> EventStream:
+    """An event stream to use as `async with`: registered and counted, it begins with a
+    `retry:` field.
 
-    Raises `ConnectionLimitReached` (a 503) before anything is sent when the server, or the
-    client's address, holds its limit of connections. The block is cancelled when the
+    Entering raises `ConnectionLimitReached` (a 503) before anything is sent when the server,
+    or the client's address, holds its limit of connections. The block is cancelled when the
     stream reaches `--sse-max-lifetime`; the stream then ends with a comment saying why.
     A client that leaves, or stops reading, simply ends the stream.
     """
-    app = request.app
-    settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
-    with app[keys.LIVE_CONNECTIONS].hold(request.remote or "unknown") as place:
-        response = LabEventStream(
-            ping_interval=settings.sse_ping_interval,
-            send_timeout=settings.sse_send_timeout or None,
-        )
-        await response.prepare(request)
-        stream = EventStream(request, response)
-        place.attach(stream.say_goodbye, request.transport)
-        metrics.opened(SSE)
-        try:
-            # A block with only `retry:` sets the reconnection time and dispatches no event.
-            await stream.write(f"retry: {settings.sse_retry}\r\n\r\n".encode())
-            lifetime = asyncio.timeout(settings.sse_max_lifetime or None)
-            async with lifetime:
-                yield stream
-        except TimeoutError:
-            if lifetime.expired():
-                metrics.refused(Reason.SSE_LIFETIME)
-                await end_of_life(stream, StreamLifetime(settings.sse_max_lifetime))
-            else:  # the client stopped reading; the socket was aborted
-                metrics.refused(Reason.SEND_TIMEOUT)
-        except ConnectionResetError:  # the client left mid-write: nothing to answer
-            pass
-        except Exception:  # headers are sent: a 500 is impossible, so end the stream
-            logger.exception("unexpected error in %s %s", request.method, request.path)
-        finally:
-            metrics.closed(SSE)
-            await _finish(response)
+    return EventStream(request)
 
 
 async def _finish(response: LabEventStream) -> None:
