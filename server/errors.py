@@ -6,12 +6,13 @@ aiohttp's own HTTP errors (404, 405, 413 ...) keep their status and get a senten
 what to do. Anything unexpected is logged with its traceback and answered with a bare 500:
 a traceback never reaches the client. A client that left before its answer could be written
 is not an error at all: it is counted in `/api/stats` `departed`.
+
+`answer_error` is called by the `edge` middleware (server/edge/middlewares.py).
 """
 
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from server import keys
 from server.core.refusals import Reason, Refusal
@@ -39,25 +40,22 @@ def _describe(request: web.Request, exc: web.HTTPException) -> str:
     return exc.text if exc.text and exc.text != default_text else exc.reason
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map every error raised by a handler to a JSON response (see the module docstring)."""
-    try:
-        return await handler(request)
-    except Refusal as refusal:
-        return _logged(request, refusal_response(request, refusal))
-    except ConnectionError:
+def answer_error(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The JSON answer to an error a handler raised (see the module docstring); an
+    `HTTPException` below 400 (a redirect) is not an error and is raised again."""
+    if isinstance(exc, Refusal):
+        return _logged(request, refusal_response(request, exc))
+    if isinstance(exc, ConnectionError):
         return departed(request)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         if exc.status == 413:
             request.app[keys.METRICS].refused(Reason.BODY_TOO_LARGE)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return _logged(request, error_response(exc.status, _describe(request, exc), headers))
-    except Exception:
-        logger.exception("unexpected error in %s %s", request.method, request.path)
-        return error_response(500, "internal server error")
+    logger.error("unexpected error in %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, "internal server error")
 
 
 def refusal_response(request: web.Request, refusal: Refusal) -> web.Response:

@@ -2,7 +2,6 @@
 `server/core/origins.py`, where the attack it stops is described)."""
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler
 
 from server import keys
 from server.forwarded import FORWARDED
@@ -24,9 +23,9 @@ def local_port(request: web.Request) -> int | None:
     return sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
 
 
-@web.middleware
-async def check_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse (`OriginRefused`, a 403) a foreign page's upgrade or POST before the handler.
+def check_origin(request: web.Request) -> None:
+    """Refuse (`OriginRefused`, a 403) a foreign page's upgrade or POST before the handler;
+    called by the `edge` middleware (server/edge/middlewares.py).
 
     A request without `Origin` (curl, scripts; no browser page) is always let through, so it
     is let through here before the policy's arguments are gathered.
@@ -39,4 +38,3 @@ async def check_origin(request: web.Request, handler: Handler) -> web.StreamResp
             host=forwarded.host if forwarded else request.headers.get(hdrs.HOST),
             port=forwarded.port if forwarded else local_port(request),
         )
-    return await handler(request)

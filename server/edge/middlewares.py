@@ -6,14 +6,17 @@ Outermost first:
 1. `trust_forwarded` (server/forwarded.py): a request from a trusted proxy is seen as its
    client sent it, so that everything after it (limits, logs, the Origin check) sees the
    real client.
-2. `deadlines`: the connection's request-head deadline (server/edge/protocol.py) is lifted
-   while the request is handled, and the response, error responses too, is written within
-   `--http-send-timeout`. One middleware for both: every middleware is a frame that a
-   WebSocket or an event stream keeps for its whole life, and a call on every request.
-3. `json_errors` (server/errors.py): refusals and errors raised inside become JSON
-   `{"error": ...}` with their status.
-4. `check_origin` (server/origin_check.py): a foreign page's WebSocket upgrade or POST is
-   refused before any handler runs.
+2. `edge`: three steps in one middleware, in this order:
+   a. deadlines: the connection's request-head deadline (server/edge/protocol.py) is lifted
+      while the request is handled, and the response, error responses too, is written
+      within `--http-send-timeout` (`write_in_time`);
+   b. JSON errors (`answer_error`, server/errors.py): refusals and errors raised inside
+      become JSON `{"error": ...}` with their status;
+   c. the Origin check (`check_origin`, server/origin_check.py): a foreign page's WebSocket
+      upgrade or POST is refused before any handler runs.
+   One middleware for the three: aiohttp wraps each middleware in a new `functools.partial`
+   on every request, and each is a coroutine frame that a WebSocket or an event stream
+   keeps for its whole life.
 """
 
 import asyncio
@@ -25,7 +28,7 @@ from aiohttp.typedefs import Handler, Middleware
 from server import keys
 from server.core.refusals import Reason
 from server.edge.protocol import guard_of
-from server.errors import departed, json_errors
+from server.errors import answer_error, departed
 from server.forwarded import trust_forwarded
 from server.origin_check import check_origin
 from server.settings import Settings
@@ -34,17 +37,22 @@ logger = logging.getLogger(__name__)
 
 
 @web.middleware
-async def deadlines(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Lift the connection's head deadline while its request is handled, and send the
-    response within `--http-send-timeout` (see `write_in_time`)."""
-    guard = guard_of(request)
-    if guard is None:  # served without the guard (e.g. aiohttp's TestServer)
-        return await write_in_time(request, await handler(request))
-    guard.request_started()
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Deadlines, JSON errors and the Origin check (see the module docstring), outermost
+    first."""
+    guard = guard_of(request)  # None when served without it (e.g. aiohttp's TestServer)
+    if guard is not None:
+        guard.request_started()
     try:
-        return await write_in_time(request, await handler(request))
+        try:
+            check_origin(request)
+            response = await handler(request)
+        except Exception as exc:
+            response = answer_error(request, exc)
+        return await write_in_time(request, response)
     finally:
-        guard.request_finished()
+        if guard is not None:
+            guard.request_finished()
 
 
 async def write_in_time(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
@@ -119,7 +127,7 @@ def _fits_in_buffer(request: web.Request, response: web.StreamResponse) -> bool:
     return transport.get_write_buffer_size() + len(body) + _HEAD_ALLOWANCE <= high_water
 
 
-MIDDLEWARES: tuple[Middleware, ...] = (trust_forwarded, deadlines, json_errors, check_origin)
+MIDDLEWARES: tuple[Middleware, ...] = (trust_forwarded, edge)
 
 
 def middlewares_for(settings: Settings) -> tuple[Middleware, ...]:

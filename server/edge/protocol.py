@@ -15,7 +15,7 @@ thousand such clients hold all of them.
 
 So the guard gives a client `--header-timeout` seconds to deliver a whole request head,
 counted from the moment the connection opens (a client that connects and says nothing) or
-from the first byte of each later request on a keep-alive connection. The `deadlines`
+from the first byte of each later request on a keep-alive connection. The `edge`
 middleware (server/edge/middlewares.py) tells it when a request has reached the
 application; while a request is being handled (a long-poll, a WebSocket, an SSE stream)
 there is no deadline. A client that sent part of a head gets `408 Request Timeout`; one that

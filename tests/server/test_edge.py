@@ -9,15 +9,13 @@ from aiohttp import web
 
 from server.app import create_app
 from server.edge import aiohttp_private
-from server.edge.middlewares import MIDDLEWARES, deadlines
-from server.errors import json_errors
+from server.edge.middlewares import MIDDLEWARES, edge
 from server.forwarded import trust_forwarded
-from server.origin_check import check_origin
 from server.settings import Settings, load_settings
 
 
 def test_middlewares_are_listed_once_in_their_order() -> None:
-    order = [trust_forwarded, deadlines, json_errors, check_origin]
+    order = [trust_forwarded, edge]
     assert list(MIDDLEWARES) == order
     behind_proxy = create_app(Settings(port=0, trusted_proxies="127.0.0.1"))
     assert list(behind_proxy.middlewares) == order
