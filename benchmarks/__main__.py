@@ -40,6 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rounds", type=int, help="override the profile's rounds")
     parser.add_argument(
+        "--paired-rounds",
+        type=int,
+        help="rounds of the project and bare aiohttp alone (the CPU targets' spread)",
+    )
+    parser.add_argument(
+        "--flat-out",
+        action="store_true",
+        help="drive every server as fast as it goes instead of at a fixed offered load",
+    )
+    parser.add_argument(
+        "--together",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the project and bare aiohttp at the same time, not in turn",
+    )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="servers on one CPU, load generators on the others",
+    )
+    parser.add_argument(
         "--memory-rounds", type=int, help="fresh processes per server for idle memory"
     )
     parser.add_argument(
@@ -71,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     profile = SMOKE if args.smoke else FULL
     if args.rounds:
         profile = dataclasses.replace(profile, rounds=args.rounds)
+    if args.paired_rounds:
+        profile = dataclasses.replace(profile, paired_rounds=args.paired_rounds)
+    if args.together is not None:
+        profile = dataclasses.replace(profile, together=args.together)
+    if args.flat_out:
+        profile = dataclasses.replace(profile, paced=False)
     if args.memory_rounds:
         profile = dataclasses.replace(profile, memory_rounds=args.memory_rounds)
     if args.servers:
@@ -79,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: run `make system-deps` (Debian package wrk)", file=sys.stderr)
         return 2
     procfs.raise_open_file_limit(profile.hold + 2 * profile.idle + 1024)
-    ctx = Context(profile, scratch_dir())
+    pinning = procfs.split_cpus() if args.pin else None
+    if pinning is not None:
+        os.sched_setaffinity(0, pinning.load)  # load generators and wrk inherit this
+    ctx = Context(profile, scratch_dir(), pinning)
     ctx.servers = [s for s in ALL if s.key in profile.servers and s.available()]
     missing = [s.label for s in ALL if s.key in profile.servers and not s.available()]
     if missing:
@@ -88,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     sections: list[Section] = []
+    highest_load = load_before
     try:
         for name, scenario in SCENARIOS.items():
             if args.only and name not in args.only:
                 continue
             ctx.progress(f"== {scenario.TITLE}")
             sections.append(scenario.run(ctx))
+            highest_load = max(highest_load, os.getloadavg()[0])
     finally:
         ctx.close()
     meta = {
@@ -102,8 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         "profile": profile.name,
         "elapsed_s": time.monotonic() - started,
         "machine": machine(),
-        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
+        "load_average": {
+            "before": load_before,
+            "after": os.getloadavg()[0],
+            "highest": highest_load,  # sampled after each scenario
+        },
         "servers": [s.label for s in ctx.servers],
+        "pinning": pinning.describe() if pinning else None,
+        "paced": profile.paced,
     }
     path = report.write(args.out, sections, meta)
     ctx.progress(f"wrote {path}")

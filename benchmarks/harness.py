@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,11 +33,25 @@ class Profile:
     """How big and how long: the full run (`make bench`) or the smoke test's tiny one."""
 
     name: str = "full"
-    rounds: int = 3
+    rounds: int = 3  # every server
+    # The project and bare aiohttp (the CPU targets' pair) go on for more rounds than the
+    # peers: the spread of their per-round ratios is what a verdict is judged against.
+    paired_rounds: int = 6
     warmup_s: float = 1.0
     duration_s: float = 3.0
     conns: int = 50  # WS echo, SSE and wrk connections
-    ws_inflight: int = 16
+    # A fixed offered load, the same for every server, well below what any of them can
+    # serve on a busy core: each does the same work at a similar utilisation, so the CPU
+    # per operation compares like with like. Flat out (`--flat-out`), the slower server
+    # batches more per wake-up, which flatters it, and by how much depends on the machine.
+    paced: bool = True
+    # The project and bare aiohttp measured at the same time, each with its own load
+    # generator, rather than one after the other.
+    together: bool = True
+    ws_rate: int = 10_000  # WS echo messages/s, all connections together
+    sse_interval_ms: int = 10  # per stream: 50 streams → 5,000 events/s
+    http_delay_ms: int = 50  # wrk's pause per connection: 50 connections → ≤ 1,000 req/s
+    ws_inflight: int = 16  # flat out: messages in flight per connection; paced: at most
     ws_size: int = 32
     sse_size: int = 64
     http_size: int = 32
@@ -58,6 +71,7 @@ FULL = Profile()
 SMOKE = Profile(
     name="smoke",
     rounds=1,
+    paired_rounds=2,
     warmup_s=0.2,
     duration_s=0.5,
     conns=4,
@@ -83,11 +97,13 @@ class Table:
 class Target:
     """One line of the issue's target table: what was asked, what was measured, met or not.
 
-    `met` is None when the run could not measure it (a server missing, a smoke run)."""
+    `met` is None when the run could not measure it (a server missing, a smoke run) or when
+    the measurement's spread does not allow a verdict (`within_noise`)."""
 
     name: str
     measured: str
     met: bool | None
+    within_noise: bool = False  # the spread straddles the target: neither met nor missed
 
 
 @dataclass
@@ -140,9 +156,12 @@ def fmt_ratio(value: float | None) -> str:
 class Context:
     """The run in progress: profile, selected servers, scratch folder, progress lines."""
 
-    def __init__(self, profile: Profile, scratch: Path) -> None:
+    def __init__(
+        self, profile: Profile, scratch: Path, pinning: procfs.Pinning | None = None
+    ) -> None:
         self.profile = profile
         self.scratch = scratch
+        self.pinning = pinning  # servers on one CPU, load on the other (None: not pinned)
         self.logs = scratch / "logs"
         self.started_at = time.monotonic()
         self.servers: list[ServerSpec] = []
@@ -162,12 +181,17 @@ class Context:
         """A server kept running for the whole run (started on first use)."""
         if spec.key not in self._long_lived:
             self.progress(f"starting {spec.label}")
-            self._long_lived[spec.key] = self._stack.enter_context(started(spec, self.logs))
+            self._long_lived[spec.key] = self._stack.enter_context(
+                started(spec, self.logs, cpus=self._server_cpus())
+            )
         return self._long_lived[spec.key]
 
     def fresh(self, spec: ServerSpec, *extra: str) -> contextlib.AbstractContextManager[Running]:
         """A server started for one measurement (memory needs a process with no history)."""
-        return started(spec, self.logs, *extra)
+        return started(spec, self.logs, *extra, cpus=self._server_cpus())
+
+    def _server_cpus(self) -> frozenset[int] | None:
+        return self.pinning.server if self.pinning else None
 
     def close(self) -> None:
         self._stack.close()
@@ -219,35 +243,41 @@ class Context:
                 process.kill()
                 process.wait()
 
-    def wrk(self, running: Running, duration_s: float) -> dict[str, Any]:
-        """`wrk` POSTing to /http/echo over `conns` keep-alive connections, one thread."""
-        script = self.scratch / "post.lua"
+    def wrk(self, running: Running, duration_s: float, delay_ms: int = 0) -> dict[str, Any]:
+        """`wrk` POSTing to /http/echo over `conns` keep-alive connections, one thread; with
+        `delay_ms`, each connection waits that long before each request (a paced load of at
+        most conns * 1000 / delay_ms requests a second)."""
+        script = self.scratch / f"post-{delay_ms}.lua"
         if not script.exists():
             body = "x" * self.profile.http_size
+            pace = f"function delay()\n  return {delay_ms}\nend\n" if delay_ms else ""
             script.write_text(
                 f'wrk.method = "POST"\nwrk.body = "{body}"\n'
-                'wrk.headers["Content-Type"] = "text/plain"\n'
+                'wrk.headers["Content-Type"] = "text/plain"\n' + pace
             )
         conns = self.profile.conns
         command = [
             *("wrk", "-t1", f"-c{conns}", f"-d{max(1, round(duration_s))}s", "--latency"),
             *("-s", str(script), f"{running.url}/http/echo"),
         ]
-        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu0, t0 = procfs.cpu_ns(running.pid), time.perf_counter()
         stat0 = procfs.stat_cpu_s(running.pid)
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        # wait4 gives this wrk's own CPU time, even when another wrk runs beside it (wrk
+        # prints a few lines, far less than a pipe holds, so it cannot block on them).
+        _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - t0
         server_cpu = (procfs.cpu_ns(running.pid) - cpu0) / 1e9
         stat_cpu = procfs.stat_cpu_s(running.pid) - stat0
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        client_cpu = (children.ru_utime - children_before.ru_utime) + (
-            children.ru_stime - children_before.ru_stime
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out, err = process.communicate()
+        client_cpu = usage.ru_utime + usage.ru_stime
+        if process.returncode != 0:
+            raise RuntimeError(f"wrk failed: {err or out}")
         return {
-            **parse_wrk(done.stdout),
+            **parse_wrk(out),
             "wall_s": round(wall, 4),
             "server_cpu_s": round(server_cpu, 6),
             "server_stat_cpu_s": round(stat_cpu, 3),

@@ -201,6 +201,7 @@ class EchoConn(WsConn):
         self.stats = stats
         self.sent_at: collections.deque[int] = collections.deque()
         self.stopping = False
+        self.paced = False  # True: `pace` sends, replies do not
         self.replies = 0
 
     def start(self) -> None:
@@ -229,9 +230,19 @@ class EchoConn(WsConn):
         else:
             for _ in range(count):
                 popleft()
-        if not self.stopping and self.transport is not None:
+        if not self.paced and not self.stopping and self.transport is not None:
             self.sent_at.extend([now] * count)
             self.transport.write(self.frame * count)
+
+    def send(self, count: int) -> int:
+        """Paced mode: up to `count` more messages, never more than `inflight` unanswered
+        (a server that falls behind is not buried); how many were sent."""
+        count = min(count, self.inflight - len(self.sent_at))
+        if count <= 0 or self.stopping or self.transport is None:
+            return 0
+        self.sent_at.extend([time.perf_counter_ns()] * count)
+        self.transport.write(self.frame * count)
+        return count
 
 
 @dataclass
@@ -338,6 +349,42 @@ def quantiles(samples: list[float]) -> dict[str, float | None]:
     }
 
 
+PACE_TICK_S = 0.002  # paced sends go out in ticks this far apart
+PACE_CATCH_UP_S = 0.02  # a late tick makes up at most this much of the rate
+
+
+async def pace(echoes: list[EchoConn], rate: float) -> None:
+    """Offer `rate` messages a second in all, spread over the connections in turn.
+
+    Each tick sends what the rate owes since the last one, so a tick that comes late (a
+    busy machine) is made up; but never more than PACE_CATCH_UP_S of it, so a server that
+    fell behind is not handed a burst that would change what is measured."""
+    loop = asyncio.get_running_loop()
+    last = loop.time()
+    debt = 0.0
+    turn = 0
+    while True:
+        now = loop.time()
+        debt = min(debt + (now - last) * rate, PACE_CATCH_UP_S * rate)
+        last = now
+        owed = int(debt)
+        # One message per connection per pass, so no connection is favoured; a pass that
+        # places nothing (every connection at its in-flight cap) ends the tick.
+        while owed > 0:
+            placed = 0
+            for _ in range(len(echoes)):
+                if owed <= 0:
+                    break
+                turn = (turn + 1) % len(echoes)
+                got = echoes[turn].send(1)
+                placed += got
+                owed -= got
+            if not placed:
+                break
+            debt -= placed
+        await asyncio.sleep(PACE_TICK_S)
+
+
 async def ws_echo(args: argparse.Namespace) -> dict[str, Any]:
     target = Target.from_url(args.url)
     stats = EchoStats()
@@ -348,8 +395,14 @@ async def ws_echo(args: argparse.Namespace) -> dict[str, Any]:
         [lambda: EchoConn(request, frame, args.inflight, stats) for _ in range(args.conns)],
     )
     echoes = [c for c in conns if isinstance(c, EchoConn)]
-    for conn in echoes:
-        conn.start()
+    pacer = None
+    if args.rate:
+        for conn in echoes:
+            conn.paced = True
+        pacer = asyncio.create_task(pace(echoes, args.rate))
+    else:
+        for conn in echoes:
+            conn.start()
     await asyncio.sleep(args.warmup)  # warm-up traffic runs meanwhile
     start_count = stats.received
     stats.timing = True
@@ -357,6 +410,8 @@ async def ws_echo(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.duration)  # the measured window: traffic runs meanwhile
         count = stats.received - start_count
     stats.timing = False
+    if pacer is not None:
+        pacer.cancel()
     for conn in echoes:
         conn.stopping = True
         conn.close()
@@ -374,7 +429,7 @@ async def ws_echo(args: argparse.Namespace) -> dict[str, Any]:
 async def sse(args: argparse.Namespace) -> dict[str, Any]:
     target = Target.from_url(args.url)
     stats = SseStats()
-    request = target.request_head("GET", f"/sse/stream?interval=0&size={args.size}")
+    request = target.request_head("GET", f"/sse/stream?interval={args.interval}&size={args.size}")
     conns, errors = await open_all(target, [lambda: SseConn(request, stats)] * args.conns)
     await asyncio.sleep(args.warmup)  # warm-up: the streams flow meanwhile
     start_count = stats.events
@@ -716,7 +771,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", required=True, help="http://127.0.0.1:PORT (https for TLS)")
     parser.add_argument("--server-pid", type=int, default=0, help="whose CPU to read")
     parser.add_argument("--conns", type=int, default=50)
-    parser.add_argument("--inflight", type=int, default=16, help="ws-echo: messages in flight")
+    parser.add_argument(
+        "--inflight", type=int, default=16, help="ws-echo: messages in flight (paced: at most)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=0, help="ws-echo: messages/s offered in all (0: flat out)"
+    )
+    parser.add_argument(
+        "--interval", type=int, default=0, help="sse: ms between events (0: flat out)"
+    )
     parser.add_argument("--size", type=int, default=32, help="payload or pad bytes")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=3.0)

@@ -1,4 +1,5 @@
-"""What the kernel says about a process: CPU time, resident memory, the open-file limit.
+"""What the kernel says about a process (CPU time, resident memory, the open-file limit), and
+which CPUs it may run on.
 
 Two independent CPU figures are read on purpose. `/proc/PID/task/*/schedstat` gives the
 nanoseconds every thread spent on a CPU (the figure the report uses: fine-grained, summed
@@ -8,9 +9,11 @@ in clock ticks. The report states how well the two agree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
+from dataclasses import dataclass
 from pathlib import Path
 
 _VMRSS = re.compile(r"^VmRSS:\s+(\d+) kB", re.MULTILINE)
@@ -47,3 +50,37 @@ def raise_open_file_limit(needed: int) -> int:
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Pinning:
+    """Which CPUs the servers run on and which the load generators (this process) run on.
+
+    On a shared machine a server that migrates between cores, or shares one with its own
+    load generator, pays for cold caches and waits in ways the other side of a comparison
+    may not: pinning the two to different cores removes that part of the noise."""
+
+    server: frozenset[int]
+    load: frozenset[int]
+
+    def describe(self) -> str:
+        return f"servers on CPU {_cpus(self.server)}, load generators on CPU {_cpus(self.load)}"
+
+
+def _cpus(cpus: frozenset[int]) -> str:
+    return ",".join(str(cpu) for cpu in sorted(cpus))
+
+
+def split_cpus() -> Pinning | None:
+    """Servers on the first usable CPU, everything else on the rest (None on one CPU)."""
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        return None
+    return Pinning(frozenset(usable[:1]), frozenset(usable[1:]))
+
+
+def pin(pid: int, cpus: frozenset[int]) -> None:
+    """Move every thread of `pid` onto `cpus`; threads it starts later inherit the mask."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError, ValueError):  # a thread that just ended
+            os.sched_setaffinity(int(task.name), cpus)

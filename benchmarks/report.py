@@ -20,10 +20,14 @@ HEADER = """\
 run, minimal reference servers with the same endpoints (`benchmarks/reference/`: bare
 aiohttp, aiohttp + uvloop, starlette + uvicorn + sse-starlette, the websockets library),
 and the project once more with `--loop asyncio` for a same-loop comparison. It
-drives them with the same load, in turn, round after round; `wrk` for HTTP and a raw-socket
-load generator in its own process (`benchmarks/loadgen.py`) for WebSocket and SSE. Every
-figure is a median over the rounds and every comparison a ratio of medians: on a shared
-machine absolute numbers drift, ratios measured side by side do much less.
+drives them with the same load round after round: the project and bare aiohttp (the pair the
+CPU targets compare) side by side, at the same time, each with its own load generator, so
+that whatever else the machine does falls on both alike; the other servers in turn. `wrk`
+drives HTTP and a raw-socket load generator in its own process (`benchmarks/loadgen.py`)
+WebSocket and SSE, at a fixed offered rate (`--flat-out` for as fast as each server goes).
+Every figure is a median over the rounds and every comparison a ratio of medians; the
+spread of the same ratio round by round decides whether a target can be called at all
+(section "Server CPU per operation").
 
 <!-- not-runnable: takes about 8 minutes and 10,000 sockets; rewrites this file -->
 ```sh
@@ -57,6 +61,9 @@ DEFINITIONS = """\
   (WS: echoes received; SSE: events received; HTTP: wrk's requests). It depends far less
   than rates do on how busy the rest of the machine is (caches and clock speed still
   move it some), which is why the targets use it.
+- **Round by round, middle half**: project ÷ bare aiohttp computed in each round from the
+  two measured together, then the interquartile range of those ratios over the rounds. A
+  target is met or not met only when that range lies on one side of it.
 - **ops/s**: the same operations divided by the window's wall time. On two shared cores it
   follows the machine's load more than the server.
 - **CPU-bound**: the side whose process kept its core busy (at least 0.85 CPU seconds per
@@ -95,17 +102,41 @@ def render(sections: list[Section], meta: dict[str, Any], chart: Path | None) ->
     return "\n".join(parts)
 
 
-def _verdict(met: bool | None) -> str:
-    return {True: "**met**", False: "**not met**", None: "not measured"}[met]
+def _verdict(target: Target) -> str:
+    if target.within_noise:
+        return "**within noise**"
+    return {True: "**met**", False: "**not met**", None: "not measured"}[target.met]
 
 
 def _targets(targets: list[Target]) -> str:
-    rows = [[t.name, t.measured, _verdict(t.met)] for t in targets]
+    rows = [[t.name, t.measured, _verdict(t)] for t in targets]
     met = sum(t.met is True for t in targets)
+    unresolved = sum(t.within_noise for t in targets)
     return (
         "## Targets (issue 10)\n\n"
-        f"{met} of {len(targets)} targets met in this run.\n\n"
+        f"{met} of {len(targets)} targets met in this run"
+        + (f", {unresolved} within this run's noise (see below)" if unresolved else "")
+        + ".\n\n"
         + _table(Table(["target", "measured", "verdict"], rows))
+    )
+
+
+BUSY_LOAD_PER_CORE = 0.5  # above this, other programs held a core for a good part of the run
+
+
+def _load_warning(meta: dict[str, Any]) -> str:
+    """A warning when the machine was busy with other work while the run measured."""
+    cores = meta["machine"]["cores"] or 1
+    load = meta["load_average"]
+    highest = max(load["before"], load["after"], load.get("highest", 0.0))
+    if highest <= BUSY_LOAD_PER_CORE * cores:
+        return ""
+    return (
+        f"\n> **Warning: the machine was busy.** The 1-minute load average reached "
+        f"{highest:.1f} on {cores} cores while this run measured: other programs competed for "
+        "the CPUs, which inflates every server's CPU per operation and widens the spread of "
+        "the ratios. Read the verdicts with their spread, and rerun on a quiet machine to "
+        "settle a target called within noise.\n"
     )
 
 
@@ -118,8 +149,13 @@ def _run(meta: dict[str, Any]) -> str:
         f"{meta['elapsed_s']:.0f} s in all\n"
         f"- {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}; "
         f"Python {machine['python']}, aiohttp {machine['aiohttp']}\n"
-        f"- load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after: the "
-        "machine is shared, which moves absolute numbers; the ratios are side by side\n"
+        f"- load average (1 min) {load['before']:.2f} before, {load['after']:.2f} after"
+        + (f", {load['highest']:.2f} at most during the run" if "highest" in load else "")
+        + ": the machine is shared, which moves absolute numbers; the ratios are side by "
+        "side\n"
+        f"- load: {'a fixed offered rate' if meta.get('paced', True) else 'flat out'}; "
+        f"CPUs: {meta.get('pinning') or 'not pinned (the scheduler places every process)'}\n"
+        + _load_warning(meta)
     )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import procfs
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 2.0
@@ -120,8 +122,11 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> N
 
 
 @contextlib.contextmanager
-def started(spec: ServerSpec, logs: Path, *extra: str) -> Iterator[Running]:
-    """Start `spec` on a free loopback port (with `extra` options); stop it afterwards."""
+def started(
+    spec: ServerSpec, logs: Path, *extra: str, cpus: frozenset[int] | None = None
+) -> Iterator[Running]:
+    """Start `spec` on a free loopback port (with `extra` options), on `cpus` when given;
+    stop it afterwards."""
     port = free_port()
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{spec.key}-{port}.log"
@@ -132,6 +137,9 @@ def started(spec: ServerSpec, logs: Path, *extra: str) -> Iterator[Running]:
             command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
+        if cpus:
+            # Right after the start, before the interpreter has started any thread.
+            procfs.pin(process.pid, cpus)
         _wait_listening(process, port, log)
         scheme = "https" if tls else "http"
         yield Running(spec, process, f"{scheme}://127.0.0.1:{port}", log)

@@ -31,13 +31,16 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(b"retry: 2000\r\n\r\n")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     seq = 1
     while True:
         await response.write(sse_event(seq, size))
+        # The stream's pace, from deadlines as the project keeps it (so that both send the
+        # same events at a paced load); with interval=0 still a yield per event, as the
+        # project does, so that one fast reader cannot starve every other connection.
+        await asyncio.sleep(max(0.0, started + seq * interval_s - loop.time()))
         seq += 1
-        # The stream's pace; with interval=0 still a yield per event, as the project does,
-        # so that one fast reader cannot starve every other connection.
-        await asyncio.sleep(interval_s)
 
 
 async def http_echo(request: web.Request) -> web.Response:

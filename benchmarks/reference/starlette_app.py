@@ -36,13 +36,15 @@ async def sse_stream(request: Request) -> EventSourceResponse:
     size = int(request.query_params.get("size", "0"))
 
     async def ticks() -> AsyncIterator[dict[str, object]]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         seq = 1
         while True:
             yield {"id": str(seq), "event": "tick", "data": tick_json(seq, size)}
+            # The stream's pace, from deadlines as the project keeps it; with interval=0
+            # still a yield per event, so that one fast reader cannot starve the others.
+            await asyncio.sleep(max(0.0, started + seq * interval_s - loop.time()))
             seq += 1
-            # The stream's pace; with interval=0 still a yield per event, as the project
-            # does, so that one fast reader cannot starve every other connection.
-            await asyncio.sleep(interval_s)
 
     return EventSourceResponse(ticks(), ping=15, headers={"Cache-Control": "no-cache"})
 
