@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="servers on one CPU, load generators on the others",
+        default=True,
+        help="servers on one CPU, load generators on the others (default: when there are two)",
     )
     parser.add_argument(
         "--memory-rounds", type=int, help="fresh processes per server for idle memory"

@@ -21,8 +21,9 @@ run, minimal reference servers with the same endpoints (`benchmarks/reference/`:
 aiohttp, aiohttp + uvloop, starlette + uvicorn + sse-starlette, the websockets library),
 and the project once more with `--loop asyncio` for a same-loop comparison. It
 drives them with the same load round after round: the project and bare aiohttp (the pair the
-CPU targets compare) side by side, at the same time, each with its own load generator, so
-that whatever else the machine does falls on both alike; the other servers in turn. `wrk`
+CPU targets compare) side by side, at the same time, on the same CPU, each with its own load
+generator on the other CPU, so that whatever else the machine does falls on both alike; the
+other servers in turn. `wrk`
 drives HTTP and a raw-socket load generator in its own process (`benchmarks/loadgen.py`)
 WebSocket and SSE, at a fixed offered rate (`--flat-out` for as fast as each server goes).
 Every figure is a median over the rounds and every comparison a ratio of medians; the

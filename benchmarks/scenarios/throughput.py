@@ -1,11 +1,13 @@
 """Server CPU per operation under the same load: WS echo, SSE stream, HTTP POST echo.
 
-Every server serving a row gets the same load, one after the other, and the order reverses
-from one round to the next (A B C, C B A, ...), so slow drifts of the shared machine fall on
-all of them alike. Each figure in the tables is the median over the rounds; ratios are
-ratios of medians. The project and bare aiohttp are also compared round by round (the two
-measured back to back): the spread of those paired ratios says how far this run can be
-trusted, and a target is called met or not met only when that spread allows it.
+Every server serving a row gets the same load, round after round, the order reversed from one
+round to the next (A B C, C B A, ...), so slow drifts of the shared machine fall on all of
+them alike. The project and bare aiohttp (and the project with `--loop asyncio`) are measured
+side by side, at the same time, each with its own load generator: a burst of other work on
+the machine then falls on both. Each figure in the tables is the median over the rounds;
+ratios are ratios of medians. The same ratio is also taken round by round: the spread of
+those paired ratios says how far this run can be trusted, and a target is called met or not
+met only when that spread allows it.
 """
 
 from __future__ import annotations
@@ -103,6 +105,14 @@ def round_order(ctx: Context, row: str, round_no: int) -> list[ServerSpec]:
     return specs if round_no % 2 else specs[::-1]
 
 
+def batches(ctx: Context, row: str, round_no: int) -> list[list[ServerSpec]]:
+    """The servers of one round, grouped by what is measured at the same time: the target
+    pair together (when the profile says so), every other server alone."""
+    order = round_order(ctx, row, round_no)
+    together = [s for s in order if s.key in TOGETHER] if ctx.profile.together else []
+    return ([together] if together else []) + [[s] for s in order if s not in together]
+
+
 def measure_together(ctx: Context, row: str, specs: list[ServerSpec]) -> list[dict[str, Any]]:
     """`measure` on every server in `specs` at the same time, each with its own load
     generator: whatever else the machine does in that window, it does to all of them."""
@@ -118,11 +128,7 @@ def run(ctx: Context) -> Section:
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {row: {} for row in ROWS}
     for round_no in range(1, total + 1):
         for row in ROWS:
-            order = round_order(ctx, row, round_no)
-            together = [s for s in order if s.key in TOGETHER] if p.together else []
-            batches = [together] if together else []
-            batches += [[s] for s in order if s not in together]
-            for batch in batches:
+            for batch in batches(ctx, row, round_no):
                 for spec, result in zip(batch, measure_together(ctx, row, batch), strict=True):
                     result["round"] = round_no
                     samples[row].setdefault(spec.key, []).append(result)

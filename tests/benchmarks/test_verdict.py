@@ -1,11 +1,16 @@
-"""How the report turns per-round ratios into a verdict on the 1.05 CPU-ratio target: met, not met,
-or within noise when the spread straddles the target. Pure functions, no servers."""
+"""How `make bench` pairs the project with bare aiohttp round by round, and how the report
+turns those per-round ratios into a verdict on the 1.05 CPU-ratio target: met, not met, or
+within noise when the spread straddles the target. Pure functions, no servers."""
+
+import dataclasses
+from pathlib import Path
 
 import pytest
 
-from benchmarks.harness import TIMES, Target
+from benchmarks.harness import SMOKE, TIMES, Context, Target
 from benchmarks.report import _targets
-from benchmarks.scenarios.throughput import BASELINE, paired_ratios, spread, verdict
+from benchmarks.scenarios.throughput import BASELINE, batches, paired_ratios, spread, verdict
+from benchmarks.servers import BARE, PROJECT, STARLETTE
 
 
 def rounds(*values: float) -> list[dict[str, float]]:
@@ -60,3 +65,16 @@ def test_report_says_within_noise() -> None:
     assert "1 of 3 targets met in this run, 1 within this run's noise" in markdown
     assert f"| b | 1.04{TIMES} | **within noise** |" in markdown
     assert "| c | — | not measured |" in markdown
+
+
+def test_rounds_pair_the_targets_and_reverse_the_order(tmp_path: Path) -> None:
+    profile = dataclasses.replace(SMOKE, rounds=1, paired_rounds=2, together=True)
+    ctx = Context(profile, tmp_path)
+    ctx.servers = [BARE, PROJECT, STARLETTE]
+    first = [[s.key for s in batch] for batch in batches(ctx, "ws", 1)]
+    second = [[s.key for s in batch] for batch in batches(ctx, "ws", 2)]
+    assert first == [["aiohttp", "project"], ["starlette"]]
+    assert second == [["project", "aiohttp"]]  # the peers only in the first `rounds`
+    alone = Context(dataclasses.replace(profile, together=False), tmp_path)
+    alone.servers = ctx.servers
+    assert [len(batch) for batch in batches(alone, "ws", 1)] == [1, 1, 1]
