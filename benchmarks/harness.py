@@ -45,12 +45,15 @@ class Profile:
     # per operation compares like with like. Flat out (`--flat-out`), the slower server
     # batches more per wake-up, which flatters it, and by how much depends on the machine.
     paced: bool = True
-    # The project and bare aiohttp measured at the same time, each with its own load
-    # generator, rather than one after the other.
+    # The project and bare aiohttp (the CPU targets' pair) measured at the same time, each
+    # with its own load generator, rather than one after the other.
     together: bool = True
-    ws_rate: int = 10_000  # WS echo messages/s, all connections together
-    sse_interval_ms: int = 10  # per stream: 50 streams → 5,000 events/s
-    http_delay_ms: int = 50  # wrk's pause per connection: 50 connections → ≤ 1,000 req/s
+    # Low enough that the pair measured side by side keeps up on one busy core (at twice
+    # these rates, three servers side by side fell to a third of the rate when the machine
+    # was loaded, and then no longer did the same work).
+    ws_rate: int = 5_000  # WS echo messages/s, all connections together
+    sse_interval_ms: int = 20  # per stream: 50 streams → 2,500 events/s
+    http_delay_ms: int = 100  # wrk's pause per connection: 50 connections → ≤ 500 req/s
     ws_inflight: int = 16  # flat out: messages in flight per connection; paced: at most
     ws_size: int = 32
     sse_size: int = 64
