@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from types import TracebackType
 from typing import Any
 
@@ -50,13 +51,12 @@ PING = b": ping\r\n\r\n"
 
 
 class LabEventStream(EventSourceResponse):
-    """aiohttp-sse's response, with this server's headers, that can be told to stop while its
-    handler waits between events.
+    """aiohttp-sse's response (headers, chunked encoding, the TCP user timeout), with this
+    server's headers, that can be told to stop while its handler waits between events.
 
     aiohttp-sse pings from a task of its own per stream (a task, its coroutine, a sleep
-    future and a timer, for each idle stream); here one timer per stream starts a short-lived
-    task only to write each ping, with aiohttp-sse's send deadline. Everything else is
-    aiohttp-sse's: headers, chunked encoding, the TCP user timeout.
+    future and a timer for each idle stream); here `EventStream` pings from the one timer
+    each stream has anyway (for its lifetime), so `prepare` starts no task.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -64,11 +64,9 @@ class LabEventStream(EventSourceResponse):
         self.headers.update(STREAM_HEADERS)
         self.stopped = False
         self._pause: asyncio.Future[None] | None = None
-        self._ping_timer: asyncio.TimerHandle | None = None
-        self._pinging: asyncio.Task[None] | None = None
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        """Send the headers (aiohttp-sse's prepare, with a ping timer instead of a task)."""
+        """Send the headers: aiohttp-sse's prepare, without its ping task."""
         if self.prepared:
             return await super().prepare(request)
         if request.method != hdrs.METH_GET:
@@ -76,62 +74,20 @@ class LabEventStream(EventSourceResponse):
         self._set_tcp_user_timeout(request)
         writer = await web.StreamResponse.prepare(self, request)
         self.enable_chunked_encoding()
-        self._arm_ping()
         return writer
 
     def is_connected(self) -> bool:
-        """True from `prepare` until the stream is stopped or a ping failed."""
+        """True from `prepare` until the stream is stopped."""
         return self.prepared and not self.stopped
 
-    def _arm_ping(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._ping_timer = loop.call_later(self._ping_interval, self._ping_due)
-
-    def _ping_due(self) -> None:
-        self._ping_timer = None
-        if self.stopped:
-            return
-        if self._pinging is None:  # a ping the client has not taken yet is not doubled
-            self._pinging = asyncio.get_running_loop().create_task(self._ping_once())
-        self._arm_ping()
-
-    async def _ping_once(self) -> None:
-        try:
-            async with asyncio.timeout(self._send_timeout):
-                await self.write(PING)
-        except TimeoutError:  # the client stopped reading: cut it, as aiohttp-sse does
-            self._abort_transport()
-            self._stop_pinging()
-        except (ConnectionResetError, RuntimeError):  # gone, or the response has ended
-            self._stop_pinging()
-        finally:
-            self._pinging = None
-
-    def _stop_pinging(self) -> None:
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-            self._ping_timer = None
-
     def stop_streaming(self) -> None:
-        """Stop pings and wake the handler, which then ends the response (shutdown)."""
+        """Wake the handler, which then ends the response (shutdown, a client not reading)."""
         self.stopped = True
         if self._pause is not None and not self._pause.done():
             self._pause.set_result(None)
-        self._stop_pinging()
-        if self._pinging is not None:
-            self._pinging.cancel()
 
     async def wait(self) -> None:
-        """Wait until a ping being written has finished (after `stop_streaming`)."""
-        pinging = self._pinging
-        if pinging is None:
-            return
-        try:
-            await pinging
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
+        """Nothing to wait for: no ping task (aiohttp-sse waits for its own here)."""
 
     async def stopped_within(self, seconds: float) -> bool:
         """Wait up to `seconds`; True if the stream was stopped meanwhile.
@@ -166,15 +122,23 @@ class EventStream:
     deadline. Made by `open_stream`, used as `async with`.
 
     A class rather than a generator-based context manager: each idle stream holds this one
-    object, not a generator frame and two context-manager wrappers.
+    object, not a generator frame and two context-manager wrappers. One timer per stream
+    does both its periodic work: the `: ping` comment every `--sse-ping-interval` s, and the
+    end at `--sse-max-lifetime` (which cancels the handler, as `asyncio.timeout` would).
     """
 
     __slots__ = (
+        "_cancelling",
+        "_ends_at",
+        "_expired",
         "_high_water",
-        "_lifetime",
         "_metrics",
+        "_next_ping",
+        "_pinging",
         "_place",
         "_send_timeout",
+        "_task",
+        "_timer",
         "request",
         "response",
     )
@@ -190,7 +154,13 @@ class EventStream:
         self._send_timeout = settings.sse_send_timeout or None
         self._high_water = 0
         self._place: Place | None = None
-        self._lifetime: asyncio.Timeout | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._pinging: asyncio.Task[None] | None = None
+        self._next_ping = math.inf
+        self._ends_at = math.inf
+        self._expired = False
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
 
     async def __aenter__(self) -> "EventStream":
         request = self.request
@@ -213,9 +183,47 @@ class EventStream:
         except BaseException:
             await self._close()
             raise
-        self._lifetime = lifetime = asyncio.timeout(settings.sse_max_lifetime or None)
-        await lifetime.__aenter__()
+        self._start_timer(settings.sse_ping_interval, settings.sse_max_lifetime)
         return self
+
+    def _start_timer(self, ping_interval: float, lifetime: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._next_ping = now + ping_interval
+        if lifetime:
+            self._task = task = asyncio.current_task()
+            assert task is not None
+            self._cancelling = task.cancelling()
+            self._ends_at = now + lifetime
+        self._timer = loop.call_at(min(self._next_ping, self._ends_at), self._due)
+
+    def _due(self) -> None:
+        """The timer fired: end the stream if its lifetime is over, else ping if a ping is
+        due, and set the timer for what comes next."""
+        self._timer = None
+        if self.response.stopped:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now >= self._ends_at and self._task is not None:
+            self._expired = True
+            self._task.cancel()
+            return
+        if now >= self._next_ping:
+            self._next_ping = now + self.request.app[keys.SETTINGS].sse_ping_interval
+            if self._pinging is None:  # a ping the client has not taken yet is not doubled
+                self._pinging = loop.create_task(self._ping())
+        self._timer = loop.call_at(min(self._next_ping, self._ends_at), self._due)
+
+    async def _ping(self) -> None:
+        """A comment that EventSource ignores, so that idle streams show they are alive (and
+        proxies do not time them out); a client that does not take it is cut (`write`)."""
+        try:
+            await self.write(PING)
+        except (TimeoutError, ConnectionResetError, RuntimeError):  # cut, gone, or ended
+            self._next_ping = math.inf
+        finally:
+            self._pinging = None
 
     async def __aexit__(
         self,
@@ -226,11 +234,11 @@ class EventStream:
         """End the stream; a stream that ended for a reason of its own (lifetime, a client
         gone or not reading, an error after the headers) ends quietly."""
         try:
-            try:
-                assert self._lifetime is not None
-                await self._lifetime.__aexit__(exc_type, exc, traceback)
-            except TimeoutError as expired:  # raised in place of the lifetime's cancellation
-                exc = expired
+            if self._expired and self._task is not None:
+                # The lifetime's cancellation, unless someone else cancelled the task too.
+                alone = self._task.uncancel() <= self._cancelling
+                if alone and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+                    exc = TimeoutError()
             return await self._ended_by(exc)
         finally:
             await self._close()
@@ -238,8 +246,7 @@ class EventStream:
     async def _ended_by(self, exc: BaseException | None) -> bool:
         """Count and answer why the block ended; True if that was the stream's own end."""
         if isinstance(exc, TimeoutError):
-            assert self._lifetime is not None
-            if self._lifetime.expired():
+            if self._expired:
                 self._metrics.refused(Reason.SSE_LIFETIME)
                 settings = self.request.app[keys.SETTINGS]
                 await end_of_life(self, StreamLifetime(settings.sse_max_lifetime))
@@ -257,8 +264,15 @@ class EventStream:
 
     async def _close(self) -> None:
         self._metrics.closed(SSE)
+        self.response.stop_streaming()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         try:
-            await _finish(self.response)
+            if self._pinging is not None:
+                self._pinging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._pinging
         finally:
             if self._place is not None:
                 self.request.app[keys.LIVE_CONNECTIONS].release(self._place)
@@ -328,12 +342,6 @@ def open_stream(request: web.Request) -> EventStream:
     A client that leaves, or stops reading, simply ends the stream.
     """
     return EventStream(request)
-
-
-async def _finish(response: LabEventStream) -> None:
-    """Stop the pings, as aiohttp-sse's context manager does; aiohttp then ends the response."""
-    response.stop_streaming()
-    await response.wait()
 
 
 async def end_of_life(stream: EventStream, why: StreamLifetime) -> None:
