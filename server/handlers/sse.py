@@ -44,7 +44,7 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
         for index, tick in enumerate(_ticks_from(seq, params)):
             # Deadlines from the start, not sleeps after each send, so ticks do not drift.
             deadline = started + index * params.interval_ms / 1000
-            if index and await stream.response.stopped_within(deadline - loop.time()):
+            if index and await stream.stopped_within(deadline - loop.time()):
                 break
             await stream.send_json_text("tick", tick_text(tick), tick)
     return stream.response

@@ -63,7 +63,8 @@ class LabEventStream(EventSourceResponse):
         super().__init__(**kwargs)
         self.headers.update(STREAM_HEADERS)
         self.stopped = False
-        self._pause: asyncio.Future[None] | None = None
+        # What the handler awaits between events (`EventStream.stopped_within`), if anything.
+        self.waiting: asyncio.Future[None] | None = None
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         """Send the headers: aiohttp-sse's prepare, without its ping task."""
@@ -83,38 +84,15 @@ class LabEventStream(EventSourceResponse):
     def stop_streaming(self) -> None:
         """Wake the handler, which then ends the response (shutdown, a client not reading)."""
         self.stopped = True
-        if self._pause is not None and not self._pause.done():
-            self._pause.set_result(None)
+        self.wake()
+
+    def wake(self) -> None:
+        """End the handler's wait between events, if it is waiting."""
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result(None)
 
     async def wait(self) -> None:
         """Nothing to wait for: no ping task (aiohttp-sse waits for its own here)."""
-
-    async def stopped_within(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True if the stream was stopped meanwhile.
-
-        What `asyncio.sleep` does (a future and a timer), plus a wake-up by
-        `stop_streaming`: no task, no timeout object. A wait that is already due only
-        yields to the other connections once, as `asyncio.sleep(0)` does: no future, no timer.
-        """
-        if self.stopped:
-            return True
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return self.stopped
-        loop = asyncio.get_running_loop()
-        self._pause = pause = loop.create_future()
-        timer = loop.call_later(seconds, _wake, pause)
-        try:
-            await pause
-        finally:
-            timer.cancel()
-            self._pause = None
-        return self.stopped
-
-
-def _wake(pause: asyncio.Future[None]) -> None:
-    if not pause.done():
-        pause.set_result(None)
 
 
 class EventStream:
@@ -123,8 +101,9 @@ class EventStream:
 
     A class rather than a generator-based context manager: each idle stream holds this one
     object, not a generator frame and two context-manager wrappers. One timer per stream
-    does both its periodic work: the `: ping` comment every `--sse-ping-interval` s, and the
-    end at `--sse-max-lifetime` (which cancels the handler, as `asyncio.timeout` would).
+    does all its timed work: the end of the handler's wait between events
+    (`stopped_within`), the `: ping` comment every `--sse-ping-interval` s, and the end at
+    `--sse-max-lifetime` (which cancels the handler, as `asyncio.timeout` would).
     """
 
     __slots__ = (
@@ -139,6 +118,7 @@ class EventStream:
         "_send_timeout",
         "_task",
         "_timer",
+        "_wake_at",
         "request",
         "response",
     )
@@ -158,6 +138,7 @@ class EventStream:
         self._pinging: asyncio.Task[None] | None = None
         self._next_ping = math.inf
         self._ends_at = math.inf
+        self._wake_at = math.inf
         self._expired = False
         self._task: asyncio.Task[Any] | None = None
         self._cancelling = 0
@@ -187,19 +168,29 @@ class EventStream:
         return self
 
     def _start_timer(self, ping_interval: float, lifetime: float) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = asyncio.get_running_loop().time()
         self._next_ping = now + ping_interval
         if lifetime:
             self._task = task = asyncio.current_task()
             assert task is not None
             self._cancelling = task.cancelling()
             self._ends_at = now + lifetime
-        self._timer = loop.call_at(min(self._next_ping, self._ends_at), self._due)
+        self._set_timer()
+
+    def _set_timer(self) -> None:
+        """Have the timer fire at the next thing due; it is moved only to an earlier time
+        (one that is later it finds, fires for nothing, and moves on)."""
+        when = min(self._next_ping, self._ends_at, self._wake_at)
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(when, self._due)
 
     def _due(self) -> None:
-        """The timer fired: end the stream if its lifetime is over, else ping if a ping is
-        due, and set the timer for what comes next."""
+        """The timer fired: end the stream if its lifetime is over, else wake the handler
+        and ping if due, and set the timer for what comes next."""
         self._timer = None
         if self.response.stopped:
             return
@@ -209,11 +200,38 @@ class EventStream:
             self._expired = True
             self._task.cancel()
             return
+        if now >= self._wake_at:
+            self._wake_at = math.inf
+            self.response.wake()
         if now >= self._next_ping:
             self._next_ping = now + self.request.app[keys.SETTINGS].sse_ping_interval
             if self._pinging is None:  # a ping the client has not taken yet is not doubled
                 self._pinging = loop.create_task(self._ping())
-        self._timer = loop.call_at(min(self._next_ping, self._ends_at), self._due)
+        self._set_timer()
+
+    async def stopped_within(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True if the stream was stopped meanwhile.
+
+        What `asyncio.sleep` does (a future and a timer), but on the stream's own timer, and
+        woken early by `stop_streaming`. A wait that is already due only yields to the other
+        connections once, as `asyncio.sleep(0)` does: no future, no timer.
+        """
+        response = self.response
+        if response.stopped:
+            return True
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return response.stopped
+        loop = asyncio.get_running_loop()
+        response.waiting = waiting = loop.create_future()
+        self._wake_at = loop.time() + seconds
+        self._set_timer()
+        try:
+            await waiting
+        finally:
+            response.waiting = None
+            self._wake_at = math.inf
+        return response.stopped
 
     async def _ping(self) -> None:
         """A comment that EventSource ignores, so that idle streams show they are alive (and
