@@ -13,6 +13,12 @@ verifiers (Python 3.13's default `VERIFY_X509_STRICT`, browsers) want a trust an
 a CA and a server certificate that is not. The CA is made safe to trust: its private key is
 thrown away once it has signed, and it is name-constrained to localhost, 127.0.0.1 and ::1,
 so even a browser that trusts it accepts it for this server only, never for another site.
+
+Memory: under `--loop asyncio` each TLS connection holds asyncio's 256 KiB read buffer
+(`asyncio.sslproto.SSLProtocol.max_size`, allocated whole per connection; there is no public
+way to make it smaller for one server, and changing the class attribute would change every
+asyncio program in the process). uvloop's TLS, the default, costs about 42 KiB per idle
+connection; docs/security.md says so to users.
 """
 
 import datetime as dt
