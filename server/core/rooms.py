@@ -474,10 +474,11 @@ class LocalRoom:
         """No subscriber and no waiter here."""
         return not self.subscribers and not self.waiters
 
-    def deliver(self, item: Delivery) -> None:
-        """Queue `item` for every subscriber, dropping those whose queue is full."""
-        for sub in list(self.subscribers):
-            if not sub.offer(item):
+    def deliver(self, item: Delivery, subscribers: list[Subscription] | None = None) -> None:
+        """Hand `item` to every subscriber (or to `subscribers`, those of the moment it was
+        published), dropping those who cannot take it."""
+        for sub in list(self.subscribers) if subscribers is None else subscribers:
+            if sub.active and not sub.offer(item):
                 self._drop(self, sub, DropReason.SLOW_CONSUMER)
 
     def wake_waiters(self) -> None:
@@ -570,12 +571,20 @@ class InMemoryHub:
         return self._closed
 
     async def publish(self, room: str, user: str, text: str, via: WireProtocol) -> RoomMessage:
-        """See `RoomHub.publish`. Never awaits: slow subscribers are dropped, not waited for."""
+        """See `RoomHub.publish`. Never awaits: slow subscribers are dropped, not waited for.
+
+        The message is stored at once and handed to the subscribers of this moment in the
+        next turn of the event loop: the publisher's own answer (a POST's 201) is written
+        first, so a client never sees its message on its stream before the server confirmed
+        it, and a fan-out to many does not delay that answer.
+        """
         state = self._open_room(room)
         state.last_id += 1
         message = RoomMessage(state.last_id, room, user, text, self._clock(), via, state.epoch)
         state.history.append(message)
-        state.deliver(message)
+        # The subscribers are fixed now: one who joins before the callback runs has the
+        # message in its replay already, and must not get it twice.
+        asyncio.get_running_loop().call_soon(state.deliver, message, list(state.subscribers))
         state.wake_waiters()
         return message
 

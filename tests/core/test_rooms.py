@@ -63,6 +63,11 @@ async def publish_n(hub: InMemoryHub, room: str, n: int) -> list[RoomMessage]:
     return [await hub.publish(room, "ann", f"m{i}", WireProtocol.WS) for i in range(n)]
 
 
+async def delivered() -> None:
+    """One turn of the event loop: the fan-out that a publish scheduled has run."""
+    await asyncio.sleep(0)
+
+
 async def receive(sub: Subscription) -> RoomMessage:
     item = await asyncio.wait_for(sub.next(), GUARD)
     assert isinstance(item, RoomMessage)
@@ -314,6 +319,7 @@ async def test_drop_wakes_a_pending_next() -> None:
 async def test_unsubscribe_after_drop_keeps_reason(hub: InMemoryHub) -> None:
     sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
     await publish_n(hub, "lobby", 5)
+    await delivered()
     hub.unsubscribe(sub)
     hub.unsubscribe(sub)
     assert sub.dropped is DropReason.SLOW_CONSUMER
@@ -364,12 +370,17 @@ async def test_attach_flushes_the_queue_in_order_then_delivers_at_publish(
     hub: InMemoryHub,
 ) -> None:
     sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
-    await publish_n(hub, "lobby", 3)  # queued: no sink yet
+    await publish_n(hub, "lobby", 3)
+    await delivered()  # queued: no sink yet
     sink = ListSink()
     sub.attach(sink)
     assert sink_ids(sink) == [1, 2, 3]
     assert sub.pending == 0
-    await publish_n(hub, "lobby", 2)  # written by the publish itself, no reader task
+    await publish_n(hub, "lobby", 2)
+    # The publisher's own answer goes first: the fan-out runs in the next loop turn...
+    assert sink_ids(sink) == [1, 2, 3]
+    await delivered()
+    # ... and writes to the sink itself, with no reader task.
     assert sink_ids(sink) == [1, 2, 3, 4, 5]
     assert sub.attached
     assert sub.active
@@ -399,9 +410,11 @@ async def test_sink_refusing_the_backlog_drops_at_the_next_publish(
 ) -> None:
     sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
     await publish_n(hub, "lobby", 3)
+    await delivered()
     sub.attach(ListSink(room=1))
     assert sub.active  # the refusal is the hub's to act on: it counts and removes
     await publish_n(hub, "lobby", 1)
+    await delivered()
     assert drops == [(sub, DropReason.SLOW_CONSUMER)]
 
 
@@ -423,11 +436,27 @@ async def test_closed_connection_ends_an_attached_subscription(hub: InMemoryHub)
 async def test_attached_sink_skips_what_the_replay_held(hub: InMemoryHub) -> None:
     sub, _ = await hub.subscribe("lobby", WireProtocol.WS)
     messages = await publish_n(hub, "lobby", 3)
+    await delivered()
     sub.skip_through(messages[1].cursor)  # a replay already sent 1 and 2
     sink = ListSink()
     sub.attach(sink)
     await publish_n(hub, "lobby", 1)
+    await delivered()
     assert sink_ids(sink) == [3, 4]
+
+
+async def test_joining_between_publish_and_fan_out_gets_the_message_once(
+    hub: InMemoryHub,
+) -> None:
+    await publish_n(hub, "lobby", 1)
+    await delivered()
+    message = (await publish_n(hub, "lobby", 1))[0]
+    # The message is stored, its fan-out not yet run: a resume now finds it in history.
+    sub, replay = await hub.subscribe("lobby", WireProtocol.SSE, after=Cursor(1, message.epoch))
+    assert ids(replay.messages) == [2]
+    await delivered()
+    await publish_n(hub, "lobby", 1)
+    assert (await receive(sub)).id == 3  # not 2 again
 
 
 async def test_shutdown_ends_an_attached_subscription(hub: InMemoryHub) -> None:
