@@ -45,6 +45,9 @@ class Profile:
     # per operation compares like with like. Flat out (`--flat-out`), the slower server
     # batches more per wake-up, which flatters it, and by how much depends on the machine.
     paced: bool = True
+    # Then the pair once more flat out, side by side: the load the issue first measured
+    # with, where each wake-up serves many messages. The CPU targets must hold at both.
+    flat_out_rounds: int = 6
     # The project and bare aiohttp (the CPU targets' pair) measured at the same time, each
     # with its own load generator, rather than one after the other.
     together: bool = True
@@ -75,6 +78,7 @@ SMOKE = Profile(
     name="smoke",
     rounds=1,
     paired_rounds=2,
+    flat_out_rounds=1,
     warmup_s=0.2,
     duration_s=0.5,
     conns=4,

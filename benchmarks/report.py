@@ -25,7 +25,8 @@ CPU targets compare) side by side, at the same time, on the same CPU, each with 
 generator on the other CPU, so that whatever else the machine does falls on both alike; the
 other servers in turn. `wrk`
 drives HTTP and a raw-socket load generator in its own process (`benchmarks/loadgen.py`)
-WebSocket and SSE, at a fixed offered rate (`--flat-out` for as fast as each server goes).
+WebSocket and SSE, at a fixed offered rate, then the pair once more flat out (as fast as
+each goes): a CPU target is met only when met at both loads.
 Every figure is a median over the rounds and every comparison a ratio of medians; the
 spread of the same ratio round by round decides whether a target can be called at all
 (section "Server CPU per operation").

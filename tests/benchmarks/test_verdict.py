@@ -9,7 +9,14 @@ import pytest
 
 from benchmarks.harness import SMOKE, TIMES, Context, Target
 from benchmarks.report import _targets
-from benchmarks.scenarios.throughput import BASELINE, batches, paired_ratios, spread, verdict
+from benchmarks.scenarios.throughput import (
+    BASELINE,
+    batches,
+    combined,
+    paired_ratios,
+    spread,
+    verdict,
+)
 from benchmarks.servers import BARE, PROJECT, STARLETTE
 
 
@@ -78,3 +85,12 @@ def test_rounds_pair_the_targets_and_reverse_the_order(tmp_path: Path) -> None:
     alone = Context(dataclasses.replace(profile, together=False), tmp_path)
     alone.servers = ctx.servers
     assert [len(batch) for batch in batches(alone, "ws", 1)] == [1, 1, 1]
+
+
+def test_a_target_must_hold_at_both_loads() -> None:
+    met, missed, unsure = (True, False), (False, False), (None, True)
+    assert combined([met, met]) == met
+    assert combined([met, missed]) == missed
+    assert combined([unsure, missed]) == missed
+    assert combined([met, unsure]) == unsure
+    assert combined([]) == (None, False)
