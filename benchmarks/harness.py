@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from benchmarks import procfs
 from benchmarks.servers import ROOT, Running, ServerSpec, started
 
 TIMES = "\N{MULTIPLICATION SIGN}"  # how ratios are written: 1.05 times
+WRK_GRACE_S = 120.0  # how long past its duration a wrk run may take before it is killed
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +275,14 @@ class Context:
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         # wait4 gives this wrk's own CPU time, even when another wrk runs beside it (wrk
-        # prints a few lines, far less than a pipe holds, so it cannot block on them).
-        _, status, usage = os.wait4(process.pid, 0)
+        # prints a few lines, far less than a pipe holds, so it cannot block on them). A wrk
+        # that outlives its duration by far is stopped, as subprocess.run's timeout did.
+        watchdog = threading.Timer(duration_s + WRK_GRACE_S, process.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
         wall = time.perf_counter() - t0
         server_cpu = (procfs.cpu_ns(running.pid) - cpu0) / 1e9
         stat_cpu = procfs.stat_cpu_s(running.pid) - stat0
