@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 
 PING = b": ping\r\n\r\n"
+# A wait between events this long or longer runs on the stream's own timer (see
+# `EventStream.stopped_within`).
+LONG_WAIT_S = 1.0
 
 
 class LabEventStream(EventSourceResponse):
@@ -212,9 +215,12 @@ class EventStream:
     async def stopped_within(self, seconds: float) -> bool:
         """Wait up to `seconds`; True if the stream was stopped meanwhile.
 
-        What `asyncio.sleep` does (a future and a timer), but on the stream's own timer, and
-        woken early by `stop_streaming`. A wait that is already due only yields to the other
-        connections once, as `asyncio.sleep(0)` does: no future, no timer.
+        What `asyncio.sleep` does (a future and a timer), woken early by `stop_streaming`.
+        A wait that is already due only yields to the other connections once, as
+        `asyncio.sleep(0)` does: no future, no timer. A long wait (an idle stream) runs on
+        the stream's own timer, so that an idle stream holds one timer; a short one (a fast
+        stream) gets a timer of its own, as moving the stream's timer there and back would
+        cost two timers per event.
         """
         response = self.response
         if response.stopped:
@@ -224,13 +230,20 @@ class EventStream:
             return response.stopped
         loop = asyncio.get_running_loop()
         response.waiting = waiting = loop.create_future()
-        self._wake_at = loop.time() + seconds
-        self._set_timer()
+        wake_at = loop.time() + seconds
+        short = None
+        if seconds < LONG_WAIT_S:
+            short = loop.call_at(wake_at, response.wake)
+        else:
+            self._wake_at = wake_at
+            self._set_timer()
         try:
             await waiting
         finally:
             response.waiting = None
             self._wake_at = math.inf
+            if short is not None:
+                short.cancel()
         return response.stopped
 
     async def _ping(self) -> None:
