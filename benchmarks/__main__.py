@@ -45,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rounds of the project and bare aiohttp alone (the CPU targets' spread)",
     )
     parser.add_argument(
-        "--flat-out",
+        "--paced",
         action="store_true",
-        help="drive every server as fast as it goes instead of at a fixed offered load",
+        help="drive every server at a fixed offered load first (the pair flat out after)",
     )
     parser.add_argument(
         "--together",
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         profile = dataclasses.replace(profile, paired_rounds=args.paired_rounds)
     if args.together is not None:
         profile = dataclasses.replace(profile, together=args.together)
-    if args.flat_out:
-        profile = dataclasses.replace(profile, paced=False)
+    if args.paced:
+        profile = dataclasses.replace(profile, paced=True)
     if args.memory_rounds:
         profile = dataclasses.replace(profile, memory_rounds=args.memory_rounds)
     if args.servers:

@@ -25,8 +25,8 @@ CPU targets compare) side by side, at the same time, on the same CPU, each with 
 generator on the other CPU, so that whatever else the machine does falls on both alike; the
 other servers in turn. `wrk`
 drives HTTP and a raw-socket load generator in its own process (`benchmarks/loadgen.py`)
-WebSocket and SSE, at a fixed offered rate, then the pair once more flat out (as fast as
-each goes): a CPU target is met only when met at both loads.
+WebSocket and SSE, flat out (each server as fast as it goes), then the pair once more at a
+fixed offered rate: a CPU target is met only when met at both loads.
 Every figure is a median over the rounds and every comparison a ratio of medians; the
 spread of the same ratio round by round decides whether a target can be called at all
 (section "Server CPU per operation").
@@ -155,7 +155,7 @@ def _run(meta: dict[str, Any]) -> str:
         + (f", {load['highest']:.2f} at most during the run" if "highest" in load else "")
         + ": the machine is shared, which moves absolute numbers; the ratios are side by "
         "side\n"
-        f"- load: {'a fixed offered rate' if meta.get('paced', True) else 'flat out'}; "
+        f"- load: {'a fixed offered rate' if meta.get('paced') else 'flat out'}; "
         f"CPUs: {meta.get('pinning') or 'not pinned (the scheduler places every process)'}\n"
         + _load_warning(meta)
     )

@@ -127,22 +127,28 @@ def measure_together(
         return list(pool.map(lambda spec: measure(ctx, row, spec, paced), specs))
 
 
-def flat_out_pass(ctx: Context) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """The target pair flat out, side by side, round after round (when the main rounds were
-    paced): the CPU targets must hold at both loads."""
+def load_name(paced: bool) -> str:
+    return "paced" if paced else "flat out"
+
+
+def other_load_pass(ctx: Context) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The target pair side by side once more, round after round, at the other load (paced
+    when the main rounds were flat out, and the other way round): the CPU targets must hold
+    at both."""
     p = ctx.profile
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {row: {} for row in ROWS}
-    if not p.paced:
-        return samples
-    for round_no in range(1, p.flat_out_rounds + 1):
+    for round_no in range(1, p.other_load_rounds + 1):
         for row in ROWS:
             pair = [s for s in round_order(ctx, row, round_no) if s.key in TOGETHER]
             if len(pair) < 2:
                 continue
-            for spec, result in zip(pair, measure_together(ctx, row, pair, False), strict=True):
+            results = measure_together(ctx, row, pair, not p.paced)
+            for spec, result in zip(pair, results, strict=True):
                 result["round"] = round_no
                 samples[row].setdefault(spec.key, []).append(result)
-            ctx.progress(f"{row} flat out round {round_no}/{p.flat_out_rounds} done")
+            ctx.progress(
+                f"{row} {load_name(not p.paced)} round {round_no}/{p.other_load_rounds} done"
+            )
     return samples
 
 
@@ -163,7 +169,7 @@ def run(ctx: Context) -> Section:
                         + (" (side by side)" if len(batch) > 1 else "")
                     )
     summary = {row: _summarise(ctx, row, by_server) for row, by_server in samples.items()}
-    flat = flat_out_pass(ctx)
+    flat = other_load_pass(ctx)
     flat_summary = {row: _summarise(ctx, row, by_server) for row, by_server in flat.items()}
     return Section(
         key="throughput",
@@ -172,7 +178,7 @@ def run(ctx: Context) -> Section:
         tables=[
             _cpu_table(ctx, summary),
             _paired_table(ctx, summary),
-            *_flat_out_table(ctx, flat_summary),
+            *_other_load_table(ctx, flat_summary),
             _detail_table(ctx, summary),
         ],
         notes=_notes(ctx, summary, samples),
@@ -185,7 +191,11 @@ def run(ctx: Context) -> Section:
             "rounds": samples,
             "medians": summary,
             "offered": offered(ctx),
-            "flat_out": {"rounds": flat, "medians": flat_summary},
+            "other_load": {
+                "load": load_name(not p.paced),
+                "rounds": flat,
+                "medians": flat_summary,
+            },
         },
     )
 
@@ -345,10 +355,23 @@ def _verdict_word(met: bool | None, noise: bool) -> str:
     return "within noise" if noise else {True: "met", False: "not met", None: "—"}[met]
 
 
-def _flat_out_table(
+def _load_words(ctx: Context, paced: bool) -> str:
+    p = ctx.profile
+    if paced:
+        return (
+            f"paced (WS {p.ws_rate:,} messages/s, SSE `interval={p.sse_interval_ms}`, wrk "
+            f"pausing {p.http_delay_ms} ms per request)"
+        )
+    return (
+        f"flat out ({p.conns} WS connections {TIMES} {p.ws_inflight} in flight, SSE "
+        "`interval=0`, wrk without pauses)"
+    )
+
+
+def _other_load_table(
     ctx: Context, flat_summary: dict[str, dict[str, dict[str, Any]]]
 ) -> list[Table]:
-    """The pair flat out: ratio of medians and its spread, beside what the paced load said."""
+    """The pair at the other load: ratio of medians, its spread and its verdict."""
     rows = []
     for row, label in ROWS.items():
         project, bare = flat_summary[row].get("project"), flat_summary[row].get(BASELINE)
@@ -388,11 +411,11 @@ def _flat_out_table(
             headers,
             rows,
             caption=(
-                f"The same pair side by side flat out ({p.conns} WS connections {TIMES} "
-                f"{p.ws_inflight} in flight, SSE `interval=0`, wrk without pauses), "
-                f"{p.flat_out_rounds} round(s). Each wake-up then serves many messages, so "
-                "this ratio weighs the per-message code more and the per-wake-up cost less "
-                "than the paced one; a target is met only when met at both loads"
+                f"The same pair side by side at the other load, {_load_words(ctx, not p.paced)}, "
+                f"{p.other_load_rounds} round(s). Flat out, each wake-up serves many messages, "
+                "so that ratio weighs the per-message code most; paced, each wake-up serves "
+                "one, so the per-wake-up cost weighs more. A target is met only when met at "
+                "both loads"
             ),
         )
     ]
@@ -536,7 +559,7 @@ def _noise_note(
         f"{TARGET_RATIO:.2f}{TIMES}, **not met** when the ratio of medians and the lower "
         "quartile are both above it, and **within noise** otherwise: then this run cannot "
         "tell, and a run on a quieter machine (or with more `--paired-rounds`) can. The "
-        "target's verdict is met only when met at the paced load and flat out alike."
+        "target's verdict is met only when met flat out and at the paced load alike."
     )
 
 
@@ -545,13 +568,13 @@ def _targets(
     summary: dict[str, dict[str, dict[str, Any]]],
     flat_summary: dict[str, dict[str, dict[str, Any]]],
 ) -> list[Target]:
-    """One CPU target per row, judged at the paced load and, when it ran, flat out too: met
-    only when met at both, not met when missed at either."""
+    """One CPU target per row, judged at the main load and, when it ran, at the other too:
+    met only when met at both, not met when missed at either."""
     targets = []
     for row, label in ROWS.items():
-        judged = [("paced" if ctx.profile.paced else "flat out", summary[row].get("project"))]
+        judged = [(load_name(ctx.profile.paced), summary[row].get("project"))]
         if flat_summary[row].get("project"):
-            judged.append(("flat out", flat_summary[row]["project"]))
+            judged.append((load_name(not ctx.profile.paced), flat_summary[row]["project"]))
         verdicts = []
         measured = []
         for load, values in judged:
@@ -688,7 +711,7 @@ def _intro(ctx: Context) -> str:
         )
     else:
         load = (
-            f"Load, flat out (`--flat-out`): WS echo with {p.conns} connections {TIMES} "
+            f"Load, flat out: WS echo with {p.conns} connections {TIMES} "
             f"{p.ws_inflight} messages of {p.ws_size} B in flight; SSE "
             f"`/sse/stream?interval=0&size={p.sse_size}` on {p.conns} streams; "
             f"`wrk -t1 -c{p.conns}` POSTing {p.http_size} B to `/http/echo`. "

@@ -59,7 +59,7 @@ def test_report_has_every_section_and_target(smoke_report: Path) -> None:
     # The method and the spread are written by the generator, not by hand.
     assert "**How far to trust the CPU ratios.**" in markdown
     assert "project (make run) ÷ bare aiohttp" in markdown  # the round-by-round table
-    assert "The same pair side by side flat out" in markdown
+    assert "The same pair side by side at the other load, paced" in markdown
     assert "load average (1 min)" in markdown
     assert "](img/bench.png)" in markdown
     assert (smoke_report / "img" / "bench.png").read_bytes().startswith(PNG_SIGNATURE)
@@ -82,9 +82,9 @@ def test_every_measurement_was_taken(smoke_report: Path) -> None:
                 "neither (CPU shared)",
             )
             assert not values["errors"], (row, server, values["errors"])
-        # The smoke profile's two rounds give two paired ratios per row, its flat-out one.
+        # The smoke profile's two rounds give two paired ratios per row, its paced one.
         assert len(medians[row]["project"]["paired_ratios"]) == 2, row
-        flat = sections["throughput"]["flat_out"]["medians"][row]
+        flat = sections["throughput"]["other_load"]["medians"][row]
         assert len(flat["project"]["paired_ratios"]) == 1, row
         assert flat["aiohttp"]["cpu_us_per_op"] > 0, row
     memory = sections["idle_memory"]["medians"]
