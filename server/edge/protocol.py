@@ -157,6 +157,13 @@ class GuardedProtocol(asyncio.Protocol):
     def expect_websocket_frames(self) -> None:
         """The connection is about to become a WebSocket: check every frame from now on."""
         self._frames = MaskCheck()
+        self.long_lived()
+
+    def long_lived(self) -> None:
+        """The request will hold the connection for long (a WebSocket, an event stream): its
+        head timer, which would find nothing due, is dropped now rather than held until it
+        fires. A later request's first byte arms one again."""
+        self._disarm()
 
     def _refuse_unmasked(self) -> None:
         transport = self._transport

@@ -37,6 +37,7 @@ from server.connections import Place
 from server.core.metrics import Metrics
 from server.core.protocols import WireProtocol
 from server.core.refusals import Reason, StreamLifetime
+from server.edge.protocol import guard_of
 
 SSE = WireProtocol.SSE
 STREAM_HEADERS = {
@@ -159,6 +160,9 @@ class EventStream:
             raise
         transport = request.transport
         self._high_water = transport.get_write_buffer_limits()[1] if transport else 0
+        guard = guard_of(request)
+        if guard is not None:
+            guard.long_lived()
         place.attach(self.say_goodbye, transport)
         self._metrics.opened(SSE)
         try:
