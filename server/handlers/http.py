@@ -60,17 +60,19 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     (`--http-max-body`, or the smaller `limit` of what the route accepts), a 408 if it does
     not arrive within `--body-timeout` (a slow upload would otherwise hold the handler for as
     long as the client likes)."""
-    max_body = request.app[keys.SETTINGS].http_max_body
-    if request.content_length is not None and request.content_length > max_body:
+    settings = request.app[keys.SETTINGS]
+    max_body = settings.http_max_body
+    length = request.content_length  # parsed from the header at each access: once here
+    if length is not None and length > max_body:
         # Refused before a byte of it is read: the client need not send (or trickle) it.
-        raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=request.content_length)
+        raise web.HTTPRequestEntityTooLarge(max_size=max_body, actual_size=length)
     if limit is not None and limit < max_body:
-        if request.content_length is not None and request.content_length > limit:
+        if length is not None and length > limit:
             raise BodyTooLarge(limit)
         read = _read_at_most(request, limit)
     else:
         read = request.read()
-    seconds = request.app[keys.SETTINGS].body_timeout
+    seconds = settings.body_timeout
     try:
         if request.content.is_eof() or not seconds:  # all here already: reading cannot wait
             body = await read
