@@ -5,8 +5,9 @@
     return stream.response
 
 An SSE response is one long HTTP response of `text/event-stream` text (WHATWG HTML §9.2).
-`aiohttp-sse` prepares it (headers, chunked encoding) and sends the keep-alive comments; the
-events themselves are formatted here, because every event this server sends has a JSON body,
+`aiohttp-sse` prepares it (headers, chunked encoding, the TCP user timeout); the keep-alive
+comments come from the stream's one timer (`EventStream`), and the events themselves are
+formatted here, because every event this server sends has a JSON body,
 and JSON text never contains a line break: the event is always one `data:` line, with no
 need to split it.
 
