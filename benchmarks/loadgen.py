@@ -27,11 +27,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from benchmarks.procfs import cpu_ns, raise_open_file_limit, rss_kib, stat_cpu_s
+from benchmarks.procfs import cpu_ns, raise_open_file_limit, rss_kib, run_wait_ns, stat_cpu_s
 
 MASK = b"\x37\xfa\x21\x3d"  # any key will do: RFC 6455 asks for masking, not for secrecy
 CONNECT_CONCURRENCY = 200  # handshakes in flight at once: more overflows the accept queue
@@ -601,18 +600,6 @@ class SseRoomConn(SseConn):
         if b"event: dropped" in whole:
             self.dropped = True
         self.deliveries.found(whole)
-
-
-def run_wait_ns(pid: int) -> int:
-    """Nanoseconds `pid`'s threads were runnable but waiting for a CPU (schedstat field 2):
-    time a process lost to others, which its CPU time does not show."""
-    total = 0
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            total += int(stat.read_text().split()[1])
-        except (OSError, IndexError, ValueError):  # a thread that ended while we read
-            continue
-    return total
 
 
 class Phase:

@@ -21,10 +21,21 @@ _VMRSS = re.compile(r"^VmRSS:\s+(\d+) kB", re.MULTILINE)
 
 def cpu_ns(pid: int) -> int:
     """Nanoseconds `pid` has run on a CPU, summed over its live threads (schedstat)."""
+    return _schedstat_ns(pid, 0)
+
+
+def run_wait_ns(pid: int) -> int:
+    """Nanoseconds `pid`'s threads were runnable but waiting for a CPU (schedstat): time a
+    process lost to others, which its CPU time does not show."""
+    return _schedstat_ns(pid, 1)
+
+
+def _schedstat_ns(pid: int, field: int) -> int:
+    """Field `field` of /proc/PID/task/*/schedstat, summed over `pid`'s live threads."""
     total = 0
     for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
         try:
-            total += int(stat.read_text().split()[0])
+            total += int(stat.read_text().split()[field])
         except (OSError, IndexError, ValueError):  # a thread that ended while we read
             continue
     return total
