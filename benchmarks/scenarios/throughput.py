@@ -560,6 +560,19 @@ def _noise_note(
         "quartile are both above it, and **within noise** otherwise: then this run cannot "
         "tell, and a run on a quieter machine (or with more `--paired-rounds`) can. The "
         "target's verdict is met only when met flat out and at the paced load alike."
+        + _peer_caveat(ctx)
+    )
+
+
+def _peer_caveat(ctx: Context) -> str:
+    """What the comparison with the peers can and cannot say, given how they were run."""
+    if not ctx.profile.together:
+        return ""
+    return (
+        " The peers (and the project with `--loop asyncio`) are measured one at a time, "
+        "each with the servers' CPU to itself, while the project and bare aiohttp share it: "
+        "a ratio to a peer mixes the two conditions and has no per-round spread, so the "
+        "uvloop target's verdict is only as firm as the margin it shows."
     )
 
 
