@@ -12,7 +12,6 @@ from server.core.ratelimit import RateLimiterPool
 from server.core.refusals import Reason
 from server.core.rooms import DropReason, InMemoryHub, RoomHub, Subscription
 from server.edge.middlewares import middlewares_for
-from server.request_head import report_request_head
 from server.routes import setup_routes
 from server.settings import Settings
 
@@ -40,7 +39,6 @@ def create_app(
     app[keys.HUB] = _make_hub(settings, app[keys.METRICS])
     app[keys.HTTP_RATE_LIMITS] = RateLimiterPool(settings.room_rate, settings.room_burst)
     setup_routes(app, settings)
-    app.on_response_prepare.append(report_request_head)
     app.on_startup.append(_start_hub)
     app.on_shutdown.append(_say_goodbye)
     return app

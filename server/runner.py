@@ -14,6 +14,7 @@ from aiohttp.log import access_logger
 from server import keys
 from server.app import create_app
 from server.core.process import ProcessInfo
+from server.edge.aiohttp_private import skip_current_app_fix
 from server.edge.site import GuardedTCPSite
 from server.settings import Settings
 from server.tls import tls_setup
@@ -72,6 +73,7 @@ async def start(settings: Settings, process: ProcessInfo | None = None) -> Runni
     app = create_app(settings, process)
     runner = make_runner(app, settings)
     await runner.setup()
+    skip_current_app_fix(app)  # the app is frozen now
     try:
         site = GuardedTCPSite(
             runner,

@@ -10,11 +10,15 @@ line, and counts them in `/api/stats` `refused` as `bad_request`. It overrides t
 of aiohttp's `RequestHandler` that are not documented API (`handle_error`,
 `finish_response`, `log_exception`), and `request_handler` reads the handler options a
 `web.Server` keeps in its private `_kwargs`.
+
+`skip_current_app_fix` leaves out the middleware aiohttp appends to every app's own
+(`_fix_request_current_app`), which only matters for sub-applications (this app has none)
+and costs a coroutine frame per request.
 """
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +27,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError, LineTooLong
 
 from server.core.refusals import Reason
+from server.request_head import report_request_head
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +84,23 @@ class JsonErrorRequestHandler(web.RequestHandler):
             raise ConnectionError("response already started; cannot send an error response")
         response = web.json_response({"error": text}, status=status)
         response.force_close()
+        _report_head_if_routed(request, response)
         return response
 
-    async def finish_response(
+    def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
-    ) -> tuple[web.StreamResponse, bool]:
+    ) -> Coroutine[Any, Any, tuple[web.StreamResponse, bool]]:
         """Send `resp`; an HTTP error raised where no middleware runs (aiohttp's answer to an
-        `Expect` header it does not know, 417) gets the JSON body too."""
+        `Expect` header it does not know, 417) gets the JSON body too.
+
+        Not a coroutine itself: it returns aiohttp's, so that every response does not pay
+        for a second coroutine frame."""
         if isinstance(resp, web.HTTPException) and resp.status >= 400 and not resp.prepared:
             text = resp.text if resp.text else resp.reason
             logger.info("%s %s -> %d %s", request.method, request.path, resp.status, text)
             resp = web.json_response({"error": text}, status=resp.status)
-        return await super().finish_response(request, resp, start_time)
+            _report_head_if_routed(request, resp)
+        return super().finish_response(request, resp, start_time)
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """Log an error with its traceback, unless it is the client's: after a body that
@@ -101,6 +111,29 @@ class JsonErrorRequestHandler(web.RequestHandler):
             logger.info("a client's request body could not be read: %s", exc)
             return
         super().log_exception(*args, **kw)
+
+
+def _report_head_if_routed(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """`X-Request-Head-Bytes` on an error aiohttp answers itself, as on every response of a
+    request that reached the router (one that could not be parsed never did)."""
+    if getattr(request, "_match_info", None) is not None:
+        report_request_head(request, response)
+
+
+def skip_current_app_fix(app: web.Application) -> None:
+    """Leave out aiohttp's last middleware, `_fix_request_current_app`, for a frozen `app`
+    (after `runner.setup()`) without sub-applications.
+
+    It sets `request.match_info.current_app` to the app whose middlewares run and back,
+    which for an app without sub-applications is the app the router already set: one
+    coroutine frame per request, to no effect. Anything unexpected leaves it in place.
+    """
+    handlers = app._middlewares_handlers
+    if not app.frozen or app._subapps or not handlers or len(handlers) < 2:
+        return
+    last, _new_style = handlers[-1]
+    if getattr(last, "__qualname__", "") == "_fix_request_current_app.<locals>.impl":
+        app._middlewares_handlers = tuple(handlers[:-1])
 
 
 def request_handler(

@@ -9,7 +9,8 @@ Outermost first:
 2. `edge`: three steps in one middleware, in this order:
    a. deadlines: the connection's request-head deadline (server/edge/protocol.py) is lifted
       while the request is handled, and the response, error responses too, is written
-      within `--http-send-timeout` (`write_in_time`);
+      within `--http-send-timeout` (`write_in_time`), and the response gets its
+      `X-Request-Head-Bytes` (server/request_head.py);
    b. JSON errors (`answer_error`, server/errors.py): refusals and errors raised inside
       become JSON `{"error": ...}` with their status;
    c. the Origin check (`check_origin`, server/origin_check.py): a foreign page's WebSocket
@@ -31,6 +32,7 @@ from server.edge.protocol import guard_of
 from server.errors import answer_error, departed
 from server.forwarded import trust_forwarded
 from server.origin_check import check_origin
+from server.request_head import report_request_head
 from server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ logger = logging.getLogger(__name__)
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Deadlines, JSON errors and the Origin check (see the module docstring), outermost
-    first."""
+    first; and `X-Request-Head-Bytes` on the response (server/request_head.py)."""
     guard = guard_of(request)  # None when served without it (e.g. aiohttp's TestServer)
     if guard is not None:
         guard.request_started()
@@ -49,25 +51,31 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = await handler(request)
         except Exception as exc:
             response = answer_error(request, exc)
-        return await write_in_time(request, response)
+        if response.prepared:  # a stream its handler prepared (with the header)
+            return response
+        report_request_head(request, response)
+        # The common case (a small body, see `fits_in_buffer`) costs no coroutine here.
+        seconds = request.app[keys.SETTINGS].http_send_timeout
+        if not seconds or fits_in_buffer(request, response):
+            return response
+        return await write_in_time(request, response, seconds)
     finally:
         if guard is not None:
             guard.request_finished()
 
 
-async def write_in_time(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-    """Send `response` within `--http-send-timeout`, or cut the connection.
+async def write_in_time(
+    request: web.Request, response: web.StreamResponse, seconds: float
+) -> web.StreamResponse:
+    """Send `response` within `seconds` (`--http-send-timeout`), or cut the connection.
 
     aiohttp writes a handler's response after the handler returns, and waits for a client
     that does not read for as long as the client likes, holding the response meanwhile (up
     to `--http-max-body` for an echo). A response that fits under the socket's write-buffer
-    high-water mark cannot wait (the buffer takes it whole), so it is left to aiohttp and
-    costs no timer; a bigger one (or a file) is written here, within the deadline. Streams
-    (SSE, WebSocket) were prepared by their handler and bound their own writes.
+    high-water mark cannot wait (the buffer takes it whole), so `edge` leaves it to aiohttp
+    and it costs no timer; a bigger one (or a file) is written here, within the deadline.
+    Streams (SSE, WebSocket) were prepared by their handler and bound their own writes.
     """
-    seconds = request.app[keys.SETTINGS].http_send_timeout
-    if not seconds or response.prepared or _fits_in_buffer(request, response):
-        return response
     try:
         async with asyncio.timeout(seconds):
             response = await _write_whole(request, response)
@@ -115,13 +123,11 @@ async def _write_whole(request: web.Request, response: web.StreamResponse) -> we
 _HEAD_ALLOWANCE = 4096
 
 
-def _fits_in_buffer(request: web.Request, response: web.StreamResponse) -> bool:
+def fits_in_buffer(request: web.Request, response: web.StreamResponse) -> bool:
     """True if writing `response` whole cannot wait on the client (see `write_in_time`)."""
+    body = response.body if isinstance(response, web.Response) else None  # files: None
     transport = request.transport
-    if transport is None or not isinstance(response, web.Response):
-        return False
-    body = response.body
-    if not isinstance(body, bytes):
+    if transport is None or not isinstance(body, bytes):
         return False
     high_water = transport.get_write_buffer_limits()[1]
     return transport.get_write_buffer_size() + len(body) + _HEAD_ALLOWANCE <= high_water

@@ -60,7 +60,8 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
     (`--http-max-body`, or the smaller `limit` of what the route accepts), a 408 if it does
     not arrive within `--body-timeout` (a slow upload would otherwise hold the handler for as
     long as the client likes)."""
-    settings = request.app[keys.SETTINGS]
+    app = request.app  # a property that looks up the match info: once here
+    settings = app[keys.SETTINGS]
     max_body = settings.http_max_body
     length = request.content_length  # parsed from the header at each access: once here
     if length is not None and length > max_body:
@@ -80,16 +81,16 @@ async def read_body(request: web.Request, limit: int | None = None) -> bytes:
             async with asyncio.timeout(seconds):
                 body = await read
     except TimeoutError:
-        request.app[keys.METRICS].refused(Reason.BODY_TIMEOUT)
+        app[keys.METRICS].refused(Reason.BODY_TIMEOUT)
         raise web.HTTPRequestTimeout(
             text=f"request body not received within {seconds:g} s"
         ) from None
     except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip that is not gzip
-        request.app[keys.METRICS].refused(Reason.BAD_REQUEST)
+        app[keys.METRICS].refused(Reason.BAD_REQUEST)
         cause = exc.__cause__
         detail = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
         raise web.HTTPBadRequest(text=f"request body could not be read: {detail}") from None
-    request.app[keys.METRICS].received_bytes(HTTP, len(body))
+    app[keys.METRICS].received_bytes(HTTP, len(body))
     return body
 
 

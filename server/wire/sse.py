@@ -39,6 +39,7 @@ from server.core.metrics import Metrics
 from server.core.protocols import WireProtocol
 from server.core.refusals import Reason, StreamLifetime
 from server.edge.protocol import guard_of
+from server.request_head import report_request_head
 
 SSE = WireProtocol.SSE
 STREAM_HEADERS = {
@@ -155,6 +156,7 @@ class EventStream:
         connections = app[keys.LIVE_CONNECTIONS]
         self._place = place = connections.admit(request.remote or "unknown")
         try:
+            report_request_head(request, self.response)
             await self.response.prepare(request)
         except BaseException:
             connections.release(place)

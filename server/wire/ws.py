@@ -54,6 +54,7 @@ from server.core.refusals import (
     UnsupportedVersion,
 )
 from server.edge.protocol import GuardedProtocol, guard_of
+from server.request_head import report_request_head
 from server.settings import Settings
 
 WS = WireProtocol.WS
@@ -195,6 +196,7 @@ class WsConnection:
         guard = guard_of(request)
         if guard is not None:
             guard.expect_websocket_frames()
+        report_request_head(request, response)
         await response.prepare(request)
         conn = cls(request, response)
         conn._guard = guard

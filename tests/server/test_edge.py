@@ -64,3 +64,29 @@ async def test_access_log_is_off_unless_asked_for(start_live_server, session, ca
 def test_loop_is_uvloop_by_default_where_it_is_installed() -> None:
     assert load_settings([], environ={}).loop == "uvloop"  # uvloop is a dependency on Linux
     assert load_settings(["--loop", "asyncio"], environ={}).loop == "asyncio"
+
+
+async def test_aiohttp_current_app_middleware_is_left_out_when_served(
+    start_live_server, session
+) -> None:
+    live = await start_live_server()
+    app = live.running.runner.app
+    assert app._middlewares_handlers is not None
+    assert [m for m, _ in app._middlewares_handlers] == [edge]
+    # Handlers still reach the app's state (request.app) and the edge still runs.
+    async with session.post(live.make_url("/http/echo"), data=b"hi") as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"hi"
+        assert resp.headers["X-Request-Head-Bytes"].isdigit()
+    async with session.get(live.make_url("/nowhere")) as resp:
+        assert resp.status == 404
+        assert "error" in await resp.json()
+
+
+def test_current_app_middleware_is_kept_for_an_app_with_sub_applications() -> None:
+    app = create_app(Settings(port=0))
+    app.add_subapp("/sub", web.Application())
+    app.freeze()
+    before = app._middlewares_handlers
+    aiohttp_private.skip_current_app_fix(app)
+    assert app._middlewares_handlers == before
