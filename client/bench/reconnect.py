@@ -1,7 +1,9 @@
 """`bench reconnect`: cut the connection under a live stream and watch each protocol recover.
 
 The client's traffic goes through `client.relay.CountingRelay`; after every n/(cuts+1)
-messages the relay aborts all connections and refuses new ones for --outage ms. Per protocol:
+messages the relay aborts all connections and refuses new ones for --outage ms (a cut whose
+turn comes while messages received before the previous cut are still being read waits until
+a message has come over the new connection, so every cut is recovered from). Per protocol:
 
 * `reconnect_ms`: median time from the cut to the first message on a new connection. It
   includes the outage, the reconnection delay (ws, longpoll: exponential backoff with
@@ -74,7 +76,7 @@ async def _measure(ctx: BenchContext, relay: CountingRelay, protocol: str) -> Be
     )
     transport = push_transport(protocol, ctx.session, through(relay, ctx.base), params)
     reconnector = Reconnector(Backoff(base_s=args.backoff_base, cap_s=args.backoff_cap))
-    cut_points = {args.count * (i + 1) // (args.cuts + 1) for i in range(args.cuts)}
+    cut_points = [args.count * (i + 1) // (args.cuts + 1) for i in range(args.cuts)]
     advance = ctx.progress.task(f"reconnect {protocol}", args.count)
     seqs: list[int] = []
     recoveries_ms: list[float] = []
@@ -94,7 +96,8 @@ async def _measure(ctx: BenchContext, relay: CountingRelay, protocol: str) -> Be
                     cut = None
                 seqs.append(delivery.seq or 0)
                 advance(1)
-                if len(seqs) in cut_points and cut is None:
+                if cut is None and cut_points and len(seqs) >= cut_points[0]:
+                    cut_points.pop(0)
                     cut = (time.perf_counter(), transport.connection)
                     await relay.cut()
                     restoring = asyncio.create_task(_restore_after(relay, args.outage / 1000))

@@ -188,7 +188,7 @@ async def test_reconnect_with_resume_loses_and_duplicates_nothing_on_streams(
         "bench",
         "reconnect",
         "-n",
-        "9",
+        "30",
         "--cuts",
         "2",
         "--outage",
