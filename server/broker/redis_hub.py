@@ -43,15 +43,13 @@ from server.core.rooms import (
     BrokerUnavailable,
     DropHook,
     DropReason,
-    HubClosed,
+    HubBase,
     LocalRoom,
     Replay,
     RoomInfo,
     RoomLimitReached,
     RoomMessage,
     Subscription,
-    drop_subscriber,
-    wall_clock_ms,
 )
 from server.core.urls import redact_url
 
@@ -106,12 +104,12 @@ class _Followed(LocalRoom):
         return not self.subscribers and not self.holders
 
 
-class RedisHub:
+class RedisHub(HubBase):
     """`RoomHub` whose rooms live in Redis and are shared by every process using `url`.
 
-    Same parameters and policy as `InMemoryHub`. Call `start()` inside the event loop before
-    use and `close()` at the end. `op_timeout` bounds every command (and connecting);
-    `block_ms` is how long one blocking read waits before it is issued again.
+    Same parameters and policy as `InMemoryHub` (see `HubBase`). Call `start()` inside the
+    event loop before use and `close()` at the end. `op_timeout` bounds every command (and
+    connecting); `block_ms` is how long one blocking read waits before it is issued again.
     """
 
     def __init__(
@@ -127,13 +125,9 @@ class RedisHub:
         op_timeout: float = 2.0,
         block_ms: int = 5000,
     ) -> None:
+        # Sizes are checked before any Redis client exists (creating one does not connect).
+        super().__init__(history_size, queue_size, max_rooms, on_drop, clock)
         self.url = url
-        self.history_size = history_size
-        self.queue_size = queue_size
-        self.max_rooms = max_rooms
-        self.dropped_total: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
-        self._on_drop = on_drop
-        self._clock = clock or wall_clock_ms
         self._prefix = prefix
         self._block_ms = block_ms
         # No silent retries: a failed command must surface, or a reconnect to a restarted
@@ -158,7 +152,6 @@ class RedisHub:
         self._followed: dict[str, _Followed] = {}
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
-        self._closed = False
         self._up = False
         self._state_since = time.monotonic()
         self._outages = 0
@@ -184,12 +177,8 @@ class RedisHub:
         """See `RoomHub.close`; also stops the reader and closes the connections."""
         if self._closed:
             return
-        self._closed = True
+        self._shut_down(self._followed.values())
         self._closing.set()
-        for local in list(self._followed.values()):
-            for sub in list(local.subscribers):
-                self._drop(local, sub, DropReason.SHUTDOWN)
-            local.wake_waiters()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -302,10 +291,6 @@ class RedisHub:
 
     # -- reading Redis ---------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise HubClosed()
-
     async def _run_script(self, room: str, *message: str) -> tuple[str, int]:
         args: list[str | int] = [room, self.max_rooms, new_epoch(), self.history_size, *message]
         try:
@@ -326,8 +311,8 @@ class RedisHub:
                 pipe.xrange(log_key, "-", "+", count=1)
                 pipe.xrange(log_key, f"(0-{after.seq}", "+")
                 epoch, seq, first, entries = await pipe.execute()
-            if epoch is None:  # no such room (reading never creates one)
-                return Replay(reset=after.epoch is not None or after.seq > 0)
+            if epoch is None:
+                return Replay.of_unknown_room(after)
             last = int(seq or 0)
             oldest = _seq_of(first[0][0]) if first else last + 1
             plan = plan_resume(after, epoch, oldest, last)
@@ -452,9 +437,6 @@ class RedisHub:
         args: list[str | int] = [room, self.max_rooms, new_epoch(), self.history_size]
         epoch, seq = await self._script(keys=self._keys(room), args=args)
         return str(epoch), int(seq)
-
-    def _drop(self, local: LocalRoom, sub: Subscription, reason: DropReason) -> None:
-        drop_subscriber(local, sub, reason, self.dropped_total, self._on_drop)
 
 
 def _seq_of(entry_id: str) -> int:

@@ -37,7 +37,8 @@ Policy
   long-poll waiter; afterwards publish, subscribe and wait_for raise `HubClosed`.
 
 The handlers depend on the `RoomHub` protocol; `InMemoryHub` below serves one process, and
-`server/broker/redis_hub.py` shares rooms between processes through Redis.
+`server/broker/redis_hub.py` shares rooms between processes through Redis. Both build on
+`HubBase` (bounds, drop counting, shutdown) and `LocalRoom` (this process's subscribers).
 """
 
 import asyncio
@@ -47,7 +48,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -114,6 +115,12 @@ class Replay:
     lost: int = 0
     reset: bool = False
     position: Cursor = ORIGIN
+
+    @classmethod
+    def of_unknown_room(cls, after: Cursor) -> "Replay":
+        """The replay for a room that does not exist (reading never creates one)."""
+        # No room, no life to compare with: a cursor with an epoch (or an id) is from a former one.
+        return cls(reset=after.epoch is not None or after.seq > 0)
 
     def notices(self) -> list[Notice]:
         """What to tell the client before the messages: reset, then gap, when they apply."""
@@ -508,6 +515,73 @@ class LocalRoom:
         return counts
 
 
+class HubBase:
+    """What every `RoomHub` backend keeps besides its rooms: its bounds, its drop counts,
+    its clock and whether it is closed. `InMemoryHub` and `RedisHub` build on it.
+
+    `history_size` messages are kept per room (0 disables replay), each subscriber may have
+    `queue_size` unread messages before it is dropped as a slow consumer, and at most
+    `max_rooms` rooms exist; a size out of range is a `ValueError` here, before the backend
+    opens anything. `on_drop` is called (synchronously, inside publish or close) for every
+    dropped subscriber; `dropped_total` counts drops per reason. `clock` returns the message
+    timestamp in milliseconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        history_size: int,
+        queue_size: int,
+        max_rooms: int,
+        on_drop: DropHook | None,
+        clock: Callable[[], int] | None,
+    ) -> None:
+        if history_size < 0:
+            raise ValueError(f"history_size must be >= 0, got {history_size}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        if max_rooms < 1:
+            raise ValueError(f"max_rooms must be >= 1, got {max_rooms}")
+        self.history_size = history_size
+        self.queue_size = queue_size
+        self.max_rooms = max_rooms
+        self.dropped_total: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
+        self._on_drop = on_drop
+        self._clock = clock or wall_clock_ms
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        """Raise `HubClosed` once the hub is closed (before publish, subscribe, wait)."""
+        if self._closed:
+            raise HubClosed()
+
+    def _shut_down(self, rooms: Iterable[LocalRoom]) -> None:
+        """Mark the hub closed, drop every subscriber of `rooms` with `DropReason.SHUTDOWN`
+        and wake every long-poll parked there (it then answers with what it has)."""
+        self._closed = True
+        for room in list(rooms):
+            for sub in list(room.subscribers):
+                self._drop(room, sub, DropReason.SHUTDOWN)
+            room.wake_waiters()
+
+    def _drop(self, room: LocalRoom, sub: Subscription, reason: DropReason) -> None:
+        """Remove `sub` from `room`, end it for `reason`, count it and call `on_drop`."""
+        room.subscribers.pop(sub, None)
+        sub.mark_dropped(reason)
+        self.dropped_total[reason] += 1
+        if self._on_drop is None:
+            return
+        try:
+            self._on_drop(sub, reason)
+        except Exception:
+            # A broken metrics hook must not cost the other subscribers their message.
+            log.exception("on_drop hook failed for %r", sub)
+
+
 class _Room(LocalRoom):
     """The state of one room inside `InMemoryHub`: local fan-out plus the history."""
 
@@ -531,14 +605,10 @@ class _Room(LocalRoom):
         return Replay(messages, plan.lost, plan.reset, Cursor(self.last_id, self.epoch))
 
 
-class InMemoryHub:
+class InMemoryHub(HubBase):
     """`RoomHub` for a single process: all state in memory, lost on restart.
 
-    `history_size` messages are kept per room (0 disables replay), each subscriber may have
-    `queue_size` unread messages before it is dropped as a slow consumer, and at most
-    `max_rooms` rooms exist. `on_drop` is called (synchronously, inside publish or close)
-    for every dropped subscriber; `dropped_total` counts drops per reason. `clock` returns
-    the message timestamp in milliseconds since the epoch.
+    The parameters and the drop bookkeeping are `HubBase`'s.
     """
 
     def __init__(
@@ -550,25 +620,8 @@ class InMemoryHub:
         on_drop: DropHook | None = None,
         clock: Callable[[], int] | None = None,
     ) -> None:
-        if history_size < 0:
-            raise ValueError(f"history_size must be >= 0, got {history_size}")
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
-        if max_rooms < 1:
-            raise ValueError(f"max_rooms must be >= 1, got {max_rooms}")
-        self.history_size = history_size
-        self.queue_size = queue_size
-        self.max_rooms = max_rooms
-        self.dropped_total: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
-        self._on_drop = on_drop
-        self._clock = clock or wall_clock_ms
+        super().__init__(history_size, queue_size, max_rooms, on_drop, clock)
         self._rooms: dict[str, _Room] = {}
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """True once `close()` was called."""
-        return self._closed
 
     async def publish(self, room: str, user: str, text: str, via: WireProtocol) -> RoomMessage:
         """See `RoomHub.publish`. Never awaits: slow subscribers are dropped, not waited for.
@@ -617,8 +670,7 @@ class InMemoryHub:
         """`since` without awaiting (this hub never needs to)."""
         state = self._rooms.get(room)
         if state is None:
-            # No room, no life to compare with: a cursor with an epoch is from a former one.
-            return Replay(reset=after.epoch is not None or after.seq > 0)
+            return Replay.of_unknown_room(after)
         return state.replay_after(after)
 
     async def wait_for(self, room: str, after: Cursor, timeout: float) -> Replay:  # noqa: ASYNC109
@@ -655,26 +707,17 @@ class InMemoryHub:
 
     def close_now(self) -> None:
         """`close()` without awaiting. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for state in self._rooms.values():
-            for sub in list(state.subscribers):
-                self._drop(state, sub, DropReason.SHUTDOWN)
-            state.wake_waiters()
+        if not self._closed:
+            self._shut_down(self._rooms.values())
 
     def _open_room(self, name: str) -> _Room:
-        if self._closed:
-            raise HubClosed()
+        self._check_open()
         state = self._rooms.get(name)
         if state is None:
             if len(self._rooms) >= self.max_rooms:
                 raise RoomLimitReached(self.max_rooms)
             state = self._rooms[name] = _Room(name, self.history_size, self._drop)
         return state
-
-    def _drop(self, state: LocalRoom, sub: Subscription, reason: DropReason) -> None:
-        drop_subscriber(state, sub, reason, self.dropped_total, self._on_drop)
 
     @staticmethod
     def _info(state: _Room) -> RoomInfo:
@@ -686,23 +729,3 @@ class InMemoryHub:
             state.waiters,
             state.epoch,
         )
-
-
-def drop_subscriber(
-    state: LocalRoom,
-    sub: Subscription,
-    reason: DropReason,
-    totals: dict[DropReason, int],
-    hook: DropHook | None,
-) -> None:
-    """Remove `sub` from `state`, end it for `reason`, count it and call the hook."""
-    state.subscribers.pop(sub, None)
-    sub.mark_dropped(reason)
-    totals[reason] += 1
-    if hook is None:
-        return
-    try:
-        hook(sub, reason)
-    except Exception:
-        # A broken metrics hook must not cost the other subscribers their message.
-        log.exception("on_drop hook failed for %r", sub)

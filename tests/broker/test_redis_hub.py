@@ -17,6 +17,8 @@ from server.core.protocols import WireProtocol
 from server.core.rooms import (
     BrokerUnavailable,
     Delivery,
+    DropReason,
+    HubClosed,
     LocalRoom,
     RoomHub,
     RoomLimitReached,
@@ -141,17 +143,46 @@ def b_local_rooms(hub: RedisHub) -> list[LocalRoom]:
     return list(hub._followed.values())
 
 
-async def test_slow_subscriber_is_dropped(make_hub: HubFactory) -> None:
-    hub = await make_hub(queue_size=2)
+async def test_slow_subscriber_is_dropped_counted_and_reported(make_hub: HubFactory) -> None:
+    drops: list[tuple[Subscription, DropReason]] = []
+    hub = await make_hub(queue_size=2, on_drop=lambda sub, reason: drops.append((sub, reason)))
     slow, _ = await hub.subscribe("lobby", WS)
     await publish(hub, "lobby", "1", "2", "3", "4")
     with pytest.raises(SubscriberDropped):
         await asyncio.wait_for(_drain(slow), GUARD)
+    assert drops == [(slow, DropReason.SLOW_CONSUMER)]
+    assert hub.dropped_total == {DropReason.SLOW_CONSUMER: 1, DropReason.SHUTDOWN: 0}
 
 
 async def _drain(sub: Subscription) -> None:
     while True:
         await sub.next()
+
+
+async def test_close_drops_everyone_wakes_waiters_and_refuses_new_work(
+    make_hub: HubFactory,
+) -> None:
+    drops: list[tuple[Subscription, DropReason]] = []
+    hub = await make_hub(on_drop=lambda sub, reason: drops.append((sub, reason)))
+    a, _ = await hub.subscribe("a", WS)
+    b, _ = await hub.subscribe("b", SSE)
+    reader = asyncio.create_task(b.next())
+    waiter = asyncio.create_task(hub.wait_for("c", Cursor(0), timeout=60))
+    await eventually(lambda: sum(r.waiters for r in b_local_rooms(hub)) == 1, GUARD)
+
+    await hub.close()
+    await hub.close()
+
+    with pytest.raises(SubscriberDropped) as excinfo:
+        await asyncio.wait_for(reader, GUARD)
+    assert excinfo.value.reason is DropReason.SHUTDOWN
+    assert (await asyncio.wait_for(waiter, GUARD)).messages == []
+    assert a.dropped is DropReason.SHUTDOWN
+    assert {(s.room, r) for s, r in drops} == {("a", "shutdown"), ("b", "shutdown")}
+    assert hub.dropped_total == {DropReason.SLOW_CONSUMER: 0, DropReason.SHUTDOWN: 2}
+    assert hub.closed
+    with pytest.raises(HubClosed):
+        await hub.publish("a", "ann", "late", WS)
 
 
 async def test_room_limit_is_shared(make_hub: HubFactory) -> None:
