@@ -22,11 +22,13 @@ aiohttp, aiohttp + uvloop, starlette + uvicorn + sse-starlette, the websockets l
 and the project once more with `--loop asyncio` for a same-loop comparison. It
 drives them with the same load round after round: the project and bare aiohttp (the pair the
 CPU targets compare) side by side, at the same time, on the same CPU, each with its own load
-generator on the other CPU, so that whatever else the machine does falls on both alike; the
+generator on the other CPU, so that whatever else the machine does falls on both alike; then,
+in the same way, the project and aiohttp + uvloop (the uvloop target's nearest peer); the
 other servers in turn. `wrk`
 drives HTTP and a raw-socket load generator in its own process (`benchmarks/loadgen.py`)
-WebSocket and SSE, flat out (each server as fast as it goes), then the pair once more at a
-fixed offered rate: a CPU target is met only when met at both loads.
+WebSocket and SSE, flat out (each server as fast as it goes), then the project and bare
+aiohttp once more at a fixed offered rate: a 1.05 CPU-ratio target is met only when met at
+both loads.
 Every figure is a median over the rounds and every comparison a ratio of medians; the
 spread of the same ratio round by round decides whether a target can be called at all
 (section "Server CPU per operation").
@@ -63,9 +65,9 @@ DEFINITIONS = """\
   (WS: echoes received; SSE: events received; HTTP: wrk's requests). It depends far less
   than rates do on how busy the rest of the machine is (caches and clock speed still
   move it some), which is why the targets use it.
-- **Round by round, middle half**: project ÷ bare aiohttp computed in each round from the
-  two measured together, then the interquartile range of those ratios over the rounds. A
-  target is met or not met only when that range lies on one side of it.
+- **Round by round, middle half**: project ÷ bare aiohttp (or ÷ aiohttp + uvloop) computed
+  in each round from the two measured together, then the interquartile range of those ratios
+  over the rounds. A target is met or not met only when that range lies on one side of it.
 - **ops/s**: the same operations divided by the window's wall time. On two shared cores it
   follows the machine's load more than the server.
 - **CPU-bound**: the side whose process kept its core busy (at least 0.85 CPU seconds per

@@ -55,7 +55,15 @@ def test_report_has_every_section_and_target(smoke_report: Path) -> None:
         for line in markdown.splitlines()
         if line.endswith(("met** |", "measured |", "within noise** |"))
     ]
-    assert len(target_rows) >= 8
+    assert len(target_rows) >= 10
+    # The uvloop target: one row per protocol, each naming the peer measured side by side.
+    uvloop_rows = [line for line in target_rows if "project with uvloop CPU/op" in line]
+    assert len(uvloop_rows) == 3, uvloop_rows
+    assert all(
+        "aiohttp + uvloop" in line and "(paired, middle half" in line for line in uvloop_rows
+    )
+    assert "The uvloop target's nearest peer, paired" in markdown  # its round-by-round table
+    assert "**How the uvloop target is judged.**" in markdown
     # The method and the spread are written by the generator, not by hand.
     assert "**How far to trust the CPU ratios.**" in markdown
     assert "project (make run) ÷ bare aiohttp" in markdown  # the round-by-round table
@@ -87,6 +95,17 @@ def test_every_measurement_was_taken(smoke_report: Path) -> None:
         flat = sections["throughput"]["other_load"]["medians"][row]
         assert len(flat["project"]["paired_ratios"]) == 1, row
         assert flat["aiohttp"]["cpu_us_per_op"] > 0, row
+        # The uvloop pair: the project's own measurements beside aiohttp + uvloop, round by
+        # round, and their ratios.
+        uvloop = sections["throughput"]["uvloop_pair"]
+        assert uvloop["base"] == "aiohttp-uvloop"
+        beside = uvloop["project_rounds"][row]
+        assert [r["round"] for r in beside] == [1, 2], row
+        assert all(r["cpu_us_per_op"] > 0 and not r["errors"] for r in beside), row
+        pair = uvloop["medians"][row]
+        assert pair["aiohttp-uvloop"]["cpu_us_per_op"] > 0, row
+        assert len(pair["project"]["paired_ratios"]) == 2, row
+        assert pair["project"]["ratio_to_base"] > 0, row
     memory = sections["idle_memory"]["medians"]
     assert {"project", "aiohttp", "project-tls"} <= set(memory)
     assert all(v["errors"] == 0 for v in memory.values())
