@@ -720,12 +720,12 @@ def _uvloop_method(ctx: Context, other_load_s: float) -> str:
         f"aiohttp's pair took at the other load in this run ({other_load_s:.0f} s), in a run "
         "that must stay within 10 minutes on this shared machine. "
         + (
-            f"Against {' and '.join(alone)} (about twice the project's CPU per operation in "
-            "past runs) it rests on a **one-at-a-time** measurement: each ran alone, with the "
-            "servers' CPU to itself, while the project's figure is from its batches beside "
-            "bare aiohttp, so that ratio mixes the two conditions and has no per-round "
-            "spread; it is called on the ratio of medians alone and is only as firm as its "
-            "margin. "
+            f"Against {' and '.join(alone)} (two to four times the project's CPU per "
+            "operation in recent runs) it rests on a **one-at-a-time** measurement: each ran "
+            "alone, with the servers' CPU to itself, while the project's figure is from its "
+            "batches beside bare aiohttp, so that ratio mixes the two conditions and has no "
+            "per-round spread; it is called on the ratio of medians alone and is only as firm "
+            "as its margin. "
             if alone
             else ""
         )
