@@ -533,6 +533,11 @@ def _uvloop_table(
 ) -> list[Table]:
     """The uvloop target's paired row: the project beside aiohttp + uvloop."""
     p = ctx.profile
+    own = (
+        " (the project's figures here are from these batches, not from those beside bare aiohttp)"
+        if p.together
+        else ""
+    )
     return _pair_table(
         ctx,
         uvloop_summary,
@@ -541,9 +546,9 @@ def _uvloop_table(
         caption=(
             "The uvloop target's nearest peer, paired: the project (make run) and aiohttp + "
             f"uvloop measured {_pairing(ctx)} in each round, {load_name(p.paced)}, "
-            f"{max(p.rounds, p.paired_rounds)} round(s); the project's figures here are from "
-            "these batches. The project must cost less than aiohttp + uvloop: the verdict is "
-            f"the {TARGET_RATIO:.2f}{TIMES} target's rule at {UVLOOP_RATIO:.2f}{TIMES}"
+            f"{max(p.rounds, p.paired_rounds)} round(s){own}. The project must cost less "
+            f"than aiohttp + uvloop: the verdict is the {TARGET_RATIO:.2f}{TIMES} target's "
+            f"rule at {UVLOOP_RATIO:.2f}{TIMES}"
         ),
     )
 
