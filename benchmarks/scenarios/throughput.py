@@ -50,7 +50,7 @@ PAIRED = ("project", "project-asyncio")
 # Measured at the same time when the profile says so: the pair the targets compare. Only
 # two, so that both keep up with the offered rate on one busy core.
 TOGETHER = (BASELINE, "project")
-# The uvloop target's nearest peer (the others are about twice as costly): the project is
+# The uvloop target's nearest peer (the others cost two to four times as much): the project is
 # measured beside it too, in a batch of its own, and judged round by round like the pair
 # above, at the main load only (see `_uvloop_method`).
 UVLOOP_BASE = "aiohttp-uvloop"
