@@ -8,7 +8,7 @@ bytes, a body encoding it cannot decode) itself, before any middleware: with a p
 `JsonErrorRequestHandler` answers those with the JSON body every other error has, logs one
 line, and counts them in `/api/stats` `refused` as `bad_request`. It overrides three methods
 of aiohttp's `RequestHandler` that are not documented API (`handle_error`,
-`finish_response`, `log_exception`), and `request_handler` reads the handler options a
+`finish_response`, `log_exception`), and `handler_options` reads the handler options a
 `web.Server` keeps in its private `_kwargs`.
 
 `skip_current_app_fix` leaves out the middleware aiohttp appends to every app's own
@@ -16,7 +16,6 @@ of aiohttp's `RequestHandler` that are not documented API (`handle_error`,
 and costs a coroutine frame per request.
 """
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
@@ -95,7 +94,14 @@ class JsonErrorRequestHandler(web.RequestHandler):
 
         Not a coroutine itself: it returns aiohttp's, so that every response does not pay
         for a second coroutine frame."""
-        if isinstance(resp, web.HTTPException) and resp.status >= 400 and not resp.prepared:
+        # `type(...) is` first: a handler's plain `Response` (nearly every one) skips the
+        # isinstance check, which goes through ABCMeta for aiohttp's response classes.
+        if (
+            type(resp) is not web.Response
+            and isinstance(resp, web.HTTPException)
+            and resp.status >= 400
+            and not resp.prepared
+        ):
             text = resp.text if resp.text else resp.reason
             logger.info("%s %s -> %d %s", request.method, request.path, resp.status, text)
             resp = web.json_response({"error": text}, status=resp.status)
@@ -136,9 +142,7 @@ def skip_current_app_fix(app: web.Application) -> None:
         app._middlewares_handlers = tuple(handlers[:-1])
 
 
-def request_handler(
-    server: web.Server, loop: asyncio.AbstractEventLoop, refuse: Refuse
-) -> JsonErrorRequestHandler:
-    """What `server()` does for each connection, with our handler class (`server._kwargs`
-    are the runner's handler options, e.g. keepalive_timeout and access_log)."""
-    return JsonErrorRequestHandler(server, loop=loop, refuse=refuse, **server._kwargs)
+def handler_options(server: web.Server) -> dict[str, Any]:
+    """The options `server()` gives each connection's handler: the runner's handler options,
+    e.g. keepalive_timeout and access_log (kept in the private `server._kwargs`)."""
+    return dict(server._kwargs)

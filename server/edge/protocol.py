@@ -1,9 +1,11 @@
-"""`GuardedProtocol`: aiohttp's connection handler wrapped to enforce what aiohttp does not:
-a deadline for the request head (slowloris), and the RFC 6455 rule that client frames are
-masked.
+"""`GuardedRequestHandler`: aiohttp's connection handler, extended to enforce what aiohttp
+does not: a deadline for the request head (slowloris), and the RFC 6455 rule that client
+frames are masked.
 
-Both need the raw bytes of a connection, so each connection's protocol is wrapped in
-`GuardedProtocol`, which passes every callback on to aiohttp's `RequestHandler` and watches.
+Both need the raw bytes of a connection, so each connection's protocol is
+`GuardedRequestHandler`, a subclass of aiohttp's `RequestHandler` (in this server's
+JSON-error flavour, server/edge/aiohttp_private.py) that watches each chunk before aiohttp
+parses it.
 
 Head deadline
 -------------
@@ -39,21 +41,19 @@ tests/core/test_frames.py and the report in docs/performance.md).
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from time import monotonic
-from typing import cast
+from typing import Any
 
 from aiohttp import web
 
 from server.core.frames import MaskCheck
 from server.core.refusals import Reason
+from server.edge.aiohttp_private import JsonErrorRequestHandler, Refuse
 
 logger = logging.getLogger(__name__)
 
 # Close frame, 1002 "unmasked frame" (RFC 6455 §5.5.1; servers send frames unmasked).
 _UNMASKED_CLOSE = b"\x88\x10\x03\xea" + b"unmasked frame"
-
-Refuse = Callable[[str], None]  # counts a refusal by its reason
 
 
 def _timeout_response(seconds: float) -> bytes:
@@ -67,33 +67,31 @@ def _timeout_response(seconds: float) -> bytes:
     return head.encode() + body
 
 
-class GuardedProtocol(asyncio.Protocol):
-    """aiohttp's `RequestHandler` for one connection, with a deadline for request heads and
-    a mask check on WebSocket frames.
+class GuardedRequestHandler(JsonErrorRequestHandler):
+    """aiohttp's `RequestHandler` for one connection (with this server's JSON errors), with a
+    deadline for request heads and a mask check on WebSocket frames.
 
-    Every protocol callback is passed on unchanged; the wrapper only watches.
+    A subclass rather than a wrapper around aiohttp's protocol: one object per connection
+    instead of two, and each chunk received is one call deeper, not two.
     """
 
     __slots__ = (
         "_frames",
         "_head_pending",
         "_head_since",
+        "_head_timeout",
+        "_head_timer",
         "_in_request",
-        "_inner",
         "_partial_head",
-        "_refuse",
-        "_timeout",
-        "_timer",
-        "_transport",
         "chunks",
     )
 
-    def __init__(self, inner: web.RequestHandler, timeout: float, refuse: Refuse) -> None:
-        self._inner = inner
-        self._timeout = timeout
-        self._refuse = refuse
-        self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+    def __init__(
+        self, manager: web.Server, *, head_timeout: float, refuse: Refuse, **kwargs: Any
+    ) -> None:
+        super().__init__(manager, refuse=refuse, **kwargs)
+        self._head_timeout = head_timeout
+        self._head_timer: asyncio.TimerHandle | None = None
         self._in_request = False
         self._head_pending = False  # a head is due: since the connection opened or its 1st byte
         self._head_since = 0.0
@@ -103,11 +101,9 @@ class GuardedProtocol(asyncio.Protocol):
         # that costs one addition per chunk.
         self.chunks = 0
 
-    # -- asyncio.Protocol, passed on ---------------------------------------------------------
+    # -- asyncio.Protocol: watched, then aiohttp's own -------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports have asyncio.Transport's methods but not its class.
-        self._transport = cast(asyncio.Transport, transport)
-        self._inner.connection_made(transport)
+        super().connection_made(transport)
         self._head_is_due()  # a client that connects and sends nothing is bounded too
 
     def data_received(self, data: bytes) -> None:
@@ -120,20 +116,11 @@ class GuardedProtocol(asyncio.Protocol):
             self._partial_head = True
             if not self._head_pending:  # the first byte of a later head: its deadline starts
                 self._head_is_due()
-        self._inner.data_received(data)
+        super().data_received(data)
 
-    def eof_received(self) -> None:
-        self._inner.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
-        self._inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        super().connection_lost(exc)
 
     # -- the deadline --------------------------------------------------------------------------
     def request_started(self) -> None:
@@ -166,7 +153,7 @@ class GuardedProtocol(asyncio.Protocol):
         self._disarm()
 
     def _refuse_unmasked(self) -> None:
-        transport = self._transport
+        transport = self.transport
         if transport is None or transport.is_closing():
             return
         self._refuse(Reason.WS_PROTOCOL_ERROR)
@@ -178,37 +165,38 @@ class GuardedProtocol(asyncio.Protocol):
         """A head is due within the deadline from now; one timer per connection at most."""
         self._head_pending = True
         self._head_since = monotonic()
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._timeout, self._expire)
+        if self._head_timer is None:
+            self._head_timer = asyncio.get_running_loop().call_later(
+                self._head_timeout, self._expire
+            )
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _expire(self) -> None:
         """The timer fired: cut the connection if its head is late, else move the timer to
         the head now due (or leave it off until one is)."""
-        self._timer = None
-        transport = self._transport
+        self._head_timer = None
+        transport = self.transport
         if not self._head_pending or self._in_request:
             return
-        left = self._head_since + self._timeout - monotonic()
+        left = self._head_since + self._head_timeout - monotonic()
         if left > 0:
-            self._timer = asyncio.get_running_loop().call_later(left, self._expire)
+            self._head_timer = asyncio.get_running_loop().call_later(left, self._expire)
             return
         if transport is None or transport.is_closing():
             return
         self._refuse(Reason.HEADER_TIMEOUT)
         peer = transport.get_extra_info("peername")
         if self._partial_head:
-            logger.info("%s sent no whole request head in %g s: 408", peer, self._timeout)
-            transport.write(_timeout_response(self._timeout))
+            logger.info("%s sent no whole request head in %g s: 408", peer, self._head_timeout)
+            transport.write(_timeout_response(self._head_timeout))
         transport.close()
 
 
-def guard_of(request: web.BaseRequest) -> GuardedProtocol | None:
+def guard_of(request: web.BaseRequest) -> GuardedRequestHandler | None:
     """The guard of the request's connection; None when served without one (TestServer)."""
-    transport = request.transport
-    protocol = transport.get_protocol() if transport is not None else None
-    return protocol if isinstance(protocol, GuardedProtocol) else None
+    protocol = request.protocol
+    return protocol if isinstance(protocol, GuardedRequestHandler) else None

@@ -1,13 +1,13 @@
-"""`GuardedTCPSite`: the listening socket; every accepted connection gets aiohttp's handler
-(in this server's JSON-error flavour) inside a `GuardedProtocol`."""
+"""`GuardedTCPSite`: the listening socket; every accepted connection gets a
+`GuardedRequestHandler` (aiohttp's handler with this server's JSON errors and guards)."""
 
 import asyncio
 import ssl
 
 from aiohttp import web
 
-from server.edge.aiohttp_private import Refuse, request_handler
-from server.edge.protocol import GuardedProtocol
+from server.edge.aiohttp_private import Refuse, handler_options
+from server.edge.protocol import GuardedRequestHandler
 
 # A listen backlog for bursts of new connections (the default 128 drops SYNs under load).
 BACKLOG = 1024
@@ -41,16 +41,23 @@ class GuardedTCPSite(web.BaseSite):
         return f"{scheme}://{self._host}:{self._port}"
 
     async def start(self) -> None:
-        """Listen; each accepted connection gets aiohttp's handler inside a guard."""
+        """Listen; each accepted connection gets a `GuardedRequestHandler`."""
         await super().start()
         server = self._runner.server
         assert server is not None, "runner.setup() comes first"
 
         loop = asyncio.get_running_loop()
 
-        def make_protocol() -> GuardedProtocol:
-            inner = request_handler(server, loop, self._refuse)
-            return GuardedProtocol(inner, self._header_timeout, self._refuse)
+        options = handler_options(server)
+
+        def make_protocol() -> GuardedRequestHandler:
+            return GuardedRequestHandler(
+                server,
+                loop=loop,
+                head_timeout=self._header_timeout,
+                refuse=self._refuse,
+                **options,
+            )
 
         self._server = await loop.create_server(
             make_protocol,

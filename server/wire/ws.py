@@ -53,7 +53,7 @@ from server.core.refusals import (
     SendTimeout,
     UnsupportedVersion,
 )
-from server.edge.protocol import GuardedProtocol, guard_of
+from server.edge.protocol import GuardedRequestHandler, guard_of
 from server.request_head import report_request_head
 from server.settings import Settings
 
@@ -158,7 +158,7 @@ class WsConnection:
         self._receiving = False
         self._last_message = 0.0
         self._place: Place | None = None
-        self._guard: GuardedProtocol | None = None
+        self._guard: GuardedRequestHandler | None = None
         self._heartbeat_s = 0.0
         self._last_frame = 0.0
         self._ping_sent = 0.0

@@ -43,7 +43,7 @@ async def test_request_handler_options_are_where_we_read_them() -> None:
         return web.Response()
 
     server = web.Server(handler, keepalive_timeout=7.5)
-    assert server._kwargs["keepalive_timeout"] == 7.5
+    assert aiohttp_private.handler_options(server)["keepalive_timeout"] == 7.5
 
 
 async def test_access_log_is_off_unless_asked_for(start_live_server, session, caplog) -> None:
