@@ -56,7 +56,6 @@ PROJECT_ASYNCIO = ServerSpec(
     "server",
     (*PROJECT_LIMITS, "--loop", "asyncio"),
     option="loop",
-    idle_memory=False,
 )
 BARE = ServerSpec("aiohttp", "bare aiohttp", "benchmarks.reference.aiohttp_app")
 BARE_UVLOOP = ServerSpec(

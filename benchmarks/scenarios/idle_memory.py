@@ -30,7 +30,7 @@ from benchmarks.harness import (
     ratio,
     settled_rss,
 )
-from benchmarks.servers import PROJECT, ServerSpec
+from benchmarks.servers import BARE_UVLOOP, PROJECT, PROJECT_ASYNCIO, ServerSpec
 
 TITLE = "Memory per idle connection"
 BASELINE = "aiohttp"
@@ -144,6 +144,9 @@ def run(ctx: Context) -> Section:
             f"{fmt(tls['sse_kib'])} KiB (SSE), against {fmt(project['ws_kib'])} and "
             f"{fmt(project['sse_kib'])} KiB without TLS."
         )
+    like_for_like = _like_for_like(summary)
+    if like_for_like:
+        notes.append(like_for_like)
     if any(v["errors"] for v in summary.values()):
         notes.append(
             "Some connections could not be opened: "
@@ -167,4 +170,28 @@ def run(ctx: Context) -> Section:
             },
         ),
         data={"rounds": samples, "medians": summary},
+    )
+
+
+def _like_for_like(summary: dict[str, dict[str, Any]]) -> str:
+    """The project against bare aiohttp on the same event loop. The target compares the
+    project at its default settings (uvloop) with bare aiohttp at its own (asyncio), so
+    its ratio also holds what uvloop itself costs per connection."""
+    pairs = [
+        (PROJECT_ASYNCIO.key, BASELINE, "the project with `--loop asyncio` ÷ bare aiohttp"),
+        (PROJECT.key, BARE_UVLOOP.key, "the project (make run) ÷ aiohttp + uvloop"),
+    ]
+    parts = []
+    for mine, theirs, label in pairs:
+        a, b = summary.get(mine), summary.get(theirs)
+        if not a or not b:
+            continue
+        ws = ratio(a["ws_kib"], b["ws_kib"])
+        sse = ratio(a["sse_kib"], b["sse_kib"])
+        parts.append(f"{label}: {fmt_ratio(ws)} per WS, {fmt_ratio(sse)} per SSE stream")
+    if not parts:
+        return ""
+    return (
+        "On the same event loop (the target's ratio above also holds what uvloop itself "
+        "costs per connection): " + "; ".join(parts) + "."
     )

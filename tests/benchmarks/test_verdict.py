@@ -233,3 +233,18 @@ def test_uvloop_target_is_not_judged_on_asyncio(tmp_path: Path) -> None:
     targets = uvloop_targets(ctx, summary, uvloop_summary, "asyncio")
     assert all(t.met is None and not t.within_noise for t in targets)
     assert targets[0].measured.startswith("not judged: the project ran on asyncio")
+
+
+def test_idle_memory_names_the_same_loop_ratios() -> None:
+    from benchmarks.scenarios.idle_memory import _like_for_like
+
+    summary = {
+        "project": {"ws_kib": 15.0, "sse_kib": 12.0},
+        "project-asyncio": {"ws_kib": 14.0, "sse_kib": 11.0},
+        "aiohttp": {"ws_kib": 14.0, "sse_kib": 10.0},
+        "aiohttp-uvloop": {"ws_kib": 15.0, "sse_kib": 10.0},
+    }
+    note = _like_for_like(summary)
+    assert f"`--loop asyncio` ÷ bare aiohttp: 1.00{TIMES} per WS, 1.10{TIMES} per SSE" in note
+    assert f"(make run) ÷ aiohttp + uvloop: 1.00{TIMES} per WS, 1.20{TIMES} per SSE" in note
+    assert _like_for_like({"project": summary["project"]}) == ""
