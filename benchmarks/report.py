@@ -54,6 +54,23 @@ One scenario, some servers, more rounds: the options (each scenario is one modul
 python -m benchmarks --help
 ```
 <!-- expect: --servers -->
+
+What a change costs, measured before it is committed: `benchmarks/compare.py` starts the
+project from two checkouts, for instance main in a `git worktree` and the working tree, and
+measures them the way the pair above is measured (side by side, pinned, flat out, 6 rounds:
+under two minutes), then prints after ÷ before round by round with its middle half. A
+checkout compared with itself stayed within about 1.5 % on the machines this report comes from.
+
+<!-- not-runnable: needs a second checkout (git worktree add ../main main) -->
+```sh
+.venv/bin/python -m benchmarks.compare ../main
+```
+
+<!-- runnable -->
+```sh
+python -m benchmarks.compare --help
+```
+<!-- expect: before [after] -->
 """
 
 DEFINITIONS = """\

@@ -41,6 +41,7 @@ class ServerSpec:
     needs: str = ""  # a module that must be importable (an extra), else the server is skipped
     option: str = ""  # a setting the project must have (an option added later), else skipped
     idle_memory: bool = True  # also measured in the idle-memory scenario
+    root: Path = ROOT  # the checkout it is started from (`python -m benchmarks.compare`)
 
     def available(self) -> bool:
         if self.needs and importlib.util.find_spec(self.needs) is None:
@@ -133,7 +134,7 @@ def started(
     command = [sys.executable, "-m", spec.module, "--port", str(port), *spec.args, *extra]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command, cwd=spec.root, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
         if cpus:

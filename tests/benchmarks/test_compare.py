@@ -1,0 +1,88 @@
+"""`python -m benchmarks.compare`: two checkouts side by side. The numbers of a tiny run mean
+nothing; what is checked is that both servers come from the checkouts named and that every
+row gets its per-round ratios."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.compare import checkout, contenders, report
+from benchmarks.harness import TIMES
+from benchmarks.servers import ServerSpec, started
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_folder_that_is_not_a_checkout_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="not a checkout of this repository"):
+        checkout(tmp_path)
+
+
+def test_each_server_starts_from_its_own_checkout(tmp_path: Path) -> None:
+    before, after = contenders(tmp_path, REPO, "asyncio")
+    assert (before.key, before.root) == ("before", tmp_path)
+    assert (after.key, after.root) == ("after", REPO)
+    assert after.module == "server"
+    assert after.args[-2:] == ("--loop", "asyncio")
+
+
+def test_report_gives_every_round_and_the_middle_half() -> None:
+    summary = {
+        "http": {
+            "before_us": 100.0,
+            "after_us": 90.0,
+            "ratios": [0.9, 0.92, 0.88, 0.9],
+            "median_ratio": 0.9,
+            "middle_half": [0.89, 0.91],
+        }
+    }
+    text = report(summary, Path("/a"), Path("/b"))
+    assert "HTTP POST echo" in text
+    assert f"0.900{TIMES}" in text
+    assert "0.890 to 0.910" in text
+    assert "0.900 / 0.920 / 0.880 / 0.900" in text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_checkout_compared_with_itself(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (scripts/system-deps.sh installs it as root)")
+    out = tmp_path / "compare.json"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks.compare", str(REPO), "--smoke"),
+            *("--rounds", "2", "--json", str(out)),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    summary = json.loads(out.read_text())
+    assert sorted(summary) == ["http", "sse", "ws"]
+    for row in summary.values():
+        assert len(row["ratios"]) == 2
+        assert row["median_ratio"] > 0
+        assert row["before_us"] > 0
+        assert row["after_us"] > 0
+    assert f"before: {REPO}" in done.stdout
+
+
+def test_a_server_is_started_from_its_checkout(tmp_path: Path) -> None:
+    # A stand-in server that exists only in `tmp_path`: it starts only if run from there.
+    (tmp_path / "stand_in.py").write_text(
+        "import socket, sys, time\n"
+        "port = int(sys.argv[sys.argv.index('--port') + 1])\n"
+        "listener = socket.create_server(('127.0.0.1', port))\n"
+        "time.sleep(60)\n"
+    )
+    spec = ServerSpec("stand-in", "stand-in", "stand_in", root=tmp_path)
+    with started(spec, tmp_path / "logs") as running:
+        assert Path(f"/proc/{running.pid}/cwd").resolve() == tmp_path.resolve()
