@@ -4,15 +4,13 @@ nothing); the shape is: every section, every target with a verdict, a PNG, the J
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.scenarios import SCENARIOS
+from tests.benchmarks.running import run_script
 
-REPO = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -21,15 +19,7 @@ def smoke_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (scripts/system-deps.sh installs it as root)")
     out = tmp_path_factory.mktemp("bench")
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    done = run_script("-m", "benchmarks", "--smoke", "--out", str(out), timeout=280)
     assert "wrote" in done.stderr  # progress lines go to stderr as it runs
     return out
 

@@ -4,8 +4,6 @@ row gets its per-round ratios."""
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +11,7 @@ import pytest
 from benchmarks.compare import checkout, contenders, report
 from benchmarks.harness import TIMES
 from benchmarks.servers import ServerSpec, started
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmarks.running import REPO, run_script
 
 
 def test_a_folder_that_is_not_a_checkout_is_refused(tmp_path: Path) -> None:
@@ -53,18 +50,11 @@ def test_a_checkout_compared_with_itself(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (scripts/system-deps.sh installs it as root)")
     out = tmp_path / "compare.json"
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "benchmarks.compare", str(REPO), "--smoke"),
-            *("--rounds", "2", "--json", str(out)),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    done = run_script(
+        *("-m", "benchmarks.compare", str(REPO), "--smoke"),
+        *("--rounds", "2", "--json", str(out)),
         timeout=200,
-        check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     summary = json.loads(out.read_text())
     assert sorted(summary) == ["http", "sse", "ws"]
     for row in summary.values():

@@ -5,30 +5,21 @@ docs/performance.md.
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmarks.running import run_script
 
 
 @pytest.mark.slow
 def test_smoke_run_loses_nothing(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
-    result = subprocess.run(
-        [
-            *(sys.executable, "benchmarks/load.py", "--connections", "50", "--duration", "3"),
-            *("--interval-ms", "200", "--json", str(out)),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    run_script(
+        *("benchmarks/load.py", "--connections", "50", "--duration", "3"),
+        *("--interval-ms", "200", "--json", str(out)),
         timeout=90,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
     for protocol in ("websocket", "sse"):
         tally = report[protocol]
