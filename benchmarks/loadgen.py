@@ -4,6 +4,7 @@
     python -m benchmarks.loadgen sse --url ... --server-pid PID
     python -m benchmarks.loadgen idle --url ... --ws 1000 --sse 1000   (held until stdin says)
     python -m benchmarks.loadgen fanout --url ... --ws 500 --sse 500 --server-pid PID
+    python -m benchmarks.loadgen fanout ... --deflate   (WebSockets offer permessage-deflate)
 
 It speaks the wire by hand (asyncio protocols on uvloop, no client library) so that it costs
 less per message than any server it drives: a WebSocket echo is one precomputed masked frame
@@ -25,6 +26,7 @@ import re
 import ssl
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -38,6 +40,11 @@ HANDSHAKE_TIMEOUT_S = 60.0
 SSE_TOKEN = b"data:"  # one per event: each tick event has exactly one data line
 TS_FIELD = re.compile(rb'"ts":(\d+)')
 TEXT_STAMP = re.compile(rb'"text":"(\d+):(\d+)"')
+# What Chromium offers on every WebSocket (RFC 7692): compression, with context takeover.
+DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
+# The end of a sync-flushed deflate block, which the sender strips (RFC 7692 §7.2.1) and the
+# receiver puts back before inflating (§7.2.2).
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
 def masked_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -82,13 +89,24 @@ class Target:
         ).encode()
 
 
-def ws_upgrade(target: Target, path: str) -> bytes:
+def ws_upgrade(target: Target, path: str, extensions: str = "") -> bytes:
+    """The upgrade request; `extensions` is offered in Sec-WebSocket-Extensions if given."""
+    offer = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
     return target.request_head(
         "GET",
         path,
         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + offer,
     )
+
+
+def deflate_accepted(head: bytes) -> bool:
+    """Whether a 101 response head accepts permessage-deflate (RFC 7692 §5)."""
+    for line in head.lower().split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip() == b"sec-websocket-extensions" and b"permessage-deflate" in value:
+            return True
+    return False
 
 
 class Conn(asyncio.Protocol):
@@ -124,11 +142,15 @@ class Conn(asyncio.Protocol):
         if self.expected_status not in status_line + b" ":
             self.ready.set_exception(ConnectionError(f"refused: {status_line.decode()!r}"))
             return
+        self.on_head(self.head[:end])
         rest = self.head[end + 4 :]
         self.head = b""
         self.ready.set_result(None)
         if rest:
             self.on_body(rest)
+
+    def on_head(self, head: bytes) -> None:
+        """The accepted response head (status line and headers), once."""
 
     def on_body(self, data: bytes) -> None:
         """Bytes after the response head."""
@@ -152,6 +174,7 @@ class WsConn(Conn):
         self.buffer = bytearray()
         self.on_message = on_message
         self.close_code: int | None = None
+        self.frame_head = 0  # first byte of the data frame handed to `on_message`
 
     def on_body(self, data: bytes) -> None:
         buffer = self.buffer
@@ -159,7 +182,8 @@ class WsConn(Conn):
         start = 0
         end = len(buffer)
         while end - start >= 2:
-            opcode = buffer[start] & 0x0F
+            first = buffer[start]
+            opcode = first & 0x0F
             length = buffer[start + 1] & 0x7F
             offset = start + 2
             if length == 126:
@@ -176,6 +200,7 @@ class WsConn(Conn):
                 break
             start = offset + length
             if opcode in (0x1, 0x2, 0x0):
+                self.frame_head = first  # FIN and RSV1, for a receiver that inflates
                 self.on_message(self, bytes(buffer[offset:start]))
             elif opcode == 0x9:  # ping: answer with the same payload (RFC 6455 §5.5.3)
                 assert self.transport is not None
@@ -575,6 +600,53 @@ class WsRoomConn(WsConn):
         super().on_body(data)
 
 
+class WsDeflateRoomConn(WsRoomConn):
+    """A browser-like WebSocket room subscriber: offers permessage-deflate as Chromium does
+    (DEFLATE_OFFER) and, when the 101 accepts it, inflates every compressed message
+    (RFC 7692 §7.2.2) before looking for its stamp; otherwise it is a WsRoomConn.
+
+    One raw-inflate stream per connection, kept across messages: the server compresses with
+    context takeover, so a message may refer to bytes of earlier ones. The usual read, one
+    whole compressed text frame, is inflated in one call; anything else takes the frame
+    parser (which hands over FIN and RSV1 in `frame_head`)."""
+
+    def __init__(self, request: bytes, deliveries: Deliveries) -> None:
+        super().__init__(request, deliveries)
+        self.on_message = self._on_frame
+        self.inflater: zlib._Decompress | None = None  # set once deflate is negotiated
+        self.compressing = False  # whether the message whose frames arrive is compressed
+        self.inflated = 0  # compressed messages received
+
+    def on_head(self, head: bytes) -> None:
+        if deflate_accepted(head):
+            self.inflater = zlib.decompressobj(-15)
+
+    def on_body(self, data: bytes) -> None:
+        inflater = self.inflater
+        if (
+            inflater is not None
+            and not self.buffer
+            and len(data) > 2
+            and data[0] == 0xC1  # FIN + RSV1 + text, length < 126, nothing else in the read
+            and len(data) == 2 + data[1]
+        ):
+            self.inflated += 1
+            self.deliveries.found(inflater.decompress(data[2:] + DEFLATE_TAIL))
+            return
+        super().on_body(data)
+
+    def _on_frame(self, _conn: WsConn, payload: bytes) -> None:
+        head = self.frame_head
+        if head & 0x0F:  # a message's first frame: its RSV1 says if the message is compressed
+            self.compressing = bool(head & 0x40)
+        if self.compressing and self.inflater is not None:
+            if head & 0x80:  # the message's last frame: close its deflate block
+                payload += DEFLATE_TAIL
+                self.inflated += 1
+            payload = self.inflater.decompress(payload)
+        self.deliveries.found(payload)
+
+
 class SseRoomConn(SseConn):
     """An SSE room subscriber: finds publish stamps in whole events."""
 
@@ -651,10 +723,11 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     deliveries = Deliveries(total)
     room = f"/room/{args.room}"
 
-    ws_request = ws_upgrade(target, "/ws" + room)
+    ws_request = ws_upgrade(target, "/ws" + room, DEFLATE_OFFER if args.deflate else "")
     sse_request = target.request_head("GET", "/sse" + room)
+    subscriber = WsDeflateRoomConn if args.deflate else WsRoomConn
     ws_subs, ws_errors = await open_all(
-        target, [lambda: WsRoomConn(ws_request, deliveries)] * args.ws
+        target, [lambda: subscriber(ws_request, deliveries)] * args.ws
     )
     sse_subs, sse_errors = await open_all(
         target, [lambda: SseRoomConn(sse_request, deliveries)] * args.sse
@@ -748,12 +821,18 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     dropped = sum(isinstance(c, WsConn) and c.close_code is not None for c in subs) + sum(
         isinstance(c, SseRoomConn) and c.dropped for c in subs
     )
+    inflating = [c for c in ws_subs if isinstance(c, WsDeflateRoomConn)]
     for publisher in publishers:
         publisher.close()
     for conn in subs:
         conn.close()
     return {
         "subscribers": {"ws": len(ws_subs), "sse": len(sse_subs)},
+        "ws_deflate": {
+            "offered": args.deflate,
+            "negotiated": sum(c.inflater is not None for c in inflating),
+            "compressed_messages": sum(c.inflated for c in inflating),
+        },
         "warmup_messages": warmup_messages,
         "latency_messages": args.messages,
         "latency_deliveries": latency_count,
@@ -794,6 +873,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--room", default="bench")
     parser.add_argument("--messages", type=int, default=100, help="fanout: timed messages")
     parser.add_argument("--window", type=int, default=8, help="fanout: messages in flight")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help=f"fanout: WebSockets offer {DEFLATE_OFFER!r} as browsers do, and inflate",
+    )
     return parser
 
 
