@@ -60,6 +60,12 @@ def test_report_has_every_section_and_target(smoke_report: Path) -> None:
     assert "The same pair side by side at the other load, paced" in markdown
     assert "load average (1 min)" in markdown
     assert "](img/bench.png)" in markdown
+    # Fan-out: one row per kind of WebSocket subscriber, in both of its tables.
+    for kind in (
+        "| raw clients, no compression |",
+        "| browser-like: WS with permessage-deflate |",
+    ):
+        assert markdown.count(kind) == 2, kind
     assert (smoke_report / "img" / "bench.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
@@ -103,6 +109,15 @@ def test_every_measurement_was_taken(smoke_report: Path) -> None:
     assert fanout["incomplete_messages"] == 0
     assert fanout["dropped_subscribers"] == 0
     assert fanout["latency_deliveries"] == fanout["latency_messages"] * 20
+    # The same fan-out with browser-like WebSockets: deflate negotiated by all ten, every
+    # message inflated and its stamp found.
+    browser = sections["fanout"]["browser_like"]["result"]
+    assert browser["incomplete_messages"] == 0
+    assert browser["dropped_subscribers"] == 0
+    assert browser["latency_deliveries"] == browser["latency_messages"] * 20
+    assert browser["ws_deflate"]["negotiated"] == browser["subscribers"]["ws"] == 10
+    assert browser["ws_deflate"]["compressed_messages"] >= browser["latency_messages"] * 10
+    assert fanout["ws_deflate"] == {"offered": False, "negotiated": 0, "compressed_messages": 0}
     hold = sections["hold"]
     assert hold["live_held"] == 100
     assert hold["live_after"] == 0
