@@ -16,6 +16,7 @@ from benchmarks.loadgen import (
     Deliveries,
     Target,
     WsDeflateRoomConn,
+    deflate_accepted,
     ws_upgrade,
 )
 
@@ -116,3 +117,19 @@ async def test_an_uncompressed_message_after_negotiation_is_read_as_is() -> None
     conn.data_received(server_frame(room_message(3, 10**18), compressor))
     assert deliveries.count == {1: 1, 2: 1, 3: 1}
     assert conn.inflated == 2
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        (b"Sec-WebSocket-Extensions: permessage-deflate", True),
+        (b"sec-websocket-extensions:permessage-deflate; server_max_window_bits=12", True),
+        (b"SEC-WEBSOCKET-EXTENSIONS: PERMESSAGE-DEFLATE; server_no_context_takeover", True),
+        (b"Sec-WebSocket-Extensions: x-webkit-deflate-frame", False),
+        (b"X-Note: permessage-deflate", False),
+        (b"", False),
+    ],
+)
+def test_reads_the_answer_to_the_offer(header: bytes, accepted: bool) -> None:
+    head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" + header
+    assert deflate_accepted(head.rstrip(b"\r\n")) is accepted
