@@ -75,7 +75,7 @@ wheelhouse: $(VENV)/bin/python
 	rm -f $(WHEELHOUSE)/protocol_lab-*.whl
 	@echo "$(WHEELHOUSE)/ holds $$(ls $(WHEELHOUSE) | wc -l) wheels; copy the repository with it"
 
-# The project against bare aiohttp and its peers, side by side (about 8 minutes, loopback
+# The project against bare aiohttp and its peers, side by side (about 7 minutes, loopback
 # only); rewrites docs/performance.md and docs/img/bench.png. BENCH_ARGS="--smoke --out DIR"
 # for a tiny run.
 BENCH_ARGS ?=

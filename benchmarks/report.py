@@ -15,7 +15,7 @@ KEPT = Path(__file__).with_name("load_run.md")  # the load.py run, kept as writt
 HEADER = """\
 # Performance: the project against bare aiohttp and its peers
 
-`make bench` (about 8 minutes, loopback only) starts the project as `make run` does
+`make bench` (about 7 minutes, loopback only) starts the project as `make run` does
 (`python -m server`, default settings, only the connection limits raised) and, in the same
 run, minimal reference servers with the same endpoints (`benchmarks/reference/`: bare
 aiohttp, aiohttp + uvloop, starlette + uvicorn + sse-starlette, the websockets library),
@@ -33,7 +33,7 @@ Every figure is a median over the rounds and every comparison a ratio of medians
 spread of the same ratio round by round decides whether a target can be called at all
 (section "Server CPU per operation").
 
-<!-- not-runnable: takes about 8 minutes and 10,000 sockets; rewrites this file -->
+<!-- not-runnable: takes about 7 minutes and 10,000 sockets; rewrites this file -->
 ```sh
 make bench
 ```
