@@ -201,6 +201,22 @@ class Context:
         """A server started for one measurement (memory needs a process with no history)."""
         return started(spec, self.logs, *extra, cpus=self._server_cpus())
 
+    @contextlib.contextmanager
+    def afresh(self, specs: list[ServerSpec]) -> Iterator[None]:
+        """Within the block, `specs` are served by processes started for it (stopped after
+        it), not by the ones kept for the run: what one process happens to get (memory
+        layout, hash seeds) then varies from block to block instead of weighing on all."""
+        with contextlib.ExitStack() as stack:
+            for spec in specs:
+                self._long_lived[spec.key] = stack.enter_context(
+                    started(spec, self.logs, cpus=self._server_cpus())
+                )
+            try:
+                yield
+            finally:
+                for spec in specs:
+                    del self._long_lived[spec.key]
+
     def _server_cpus(self) -> frozenset[int] | None:
         return self.pinning.server if self.pinning else None
 
