@@ -10,8 +10,8 @@ bench`) it prints the server CPU per operation of each, and AFTER ÷ BEFORE roun
 with its median and middle half (interquartile range). Both servers are started afresh every
 round, so that what one process happens to get (memory layout, hash seeds) does not weigh on
 a whole run. Comparing a checkout with a copy of itself shows how far apart two identical
-servers land: on the 2-core machines this project is measured on, a ratio of 1.00 with a middle half
-of 0.997 to 1.029 for HTTP, the noisiest row.
+servers land: on the 2-core machines this project is measured on, a ratio of 1.00 with a
+middle half of 0.997 to 1.029 for HTTP, the noisiest row.
 """
 
 from __future__ import annotations

@@ -59,8 +59,8 @@ What a change costs, measured before it is committed: `benchmarks/compare.py` st
 project from two checkouts, for instance main in a `git worktree` and the working tree, and
 measures them the way the pair above is measured (side by side, pinned, flat out, 6 rounds,
 new processes each round: about two minutes), then prints after ÷ before round by round with
-its middle half. A checkout compared with a copy of itself came out at a ratio of 1.00, the middle half
-of HTTP (the noisiest row) 0.997 to 1.029, on the machines this report comes from.
+its middle half. A checkout compared with a copy of itself came out at a ratio of 1.00, the
+middle half of HTTP (the noisiest row) 0.997 to 1.029, on the machines this report comes from.
 
 <!-- not-runnable: needs a second checkout (git worktree add ../main main) -->
 ```sh
