@@ -206,16 +206,19 @@ class Context:
         """Within the block, `specs` are served by processes started for it (stopped after
         it), not by the ones kept for the run: what one process happens to get (memory
         layout, hash seeds) then varies from block to block instead of weighing on all."""
-        with contextlib.ExitStack() as stack:
-            for spec in specs:
-                self._long_lived[spec.key] = stack.enter_context(
-                    started(spec, self.logs, cpus=self._server_cpus())
-                )
-            try:
-                yield
-            finally:
+        kept = {spec.key: self._long_lived.pop(spec.key, None) for spec in specs}
+        try:
+            with contextlib.ExitStack() as stack:
                 for spec in specs:
-                    del self._long_lived[spec.key]
+                    self._long_lived[spec.key] = stack.enter_context(
+                        started(spec, self.logs, cpus=self._server_cpus())
+                    )
+                yield
+        finally:
+            for key, running in kept.items():
+                self._long_lived.pop(key, None)
+                if running is not None:
+                    self._long_lived[key] = running
 
     def _server_cpus(self) -> frozenset[int] | None:
         return self.pinning.server if self.pinning else None

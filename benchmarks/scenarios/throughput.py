@@ -177,6 +177,12 @@ def measure_together(
         return list(pool.map(lambda spec: measure(ctx, row, spec, paced), specs))
 
 
+def _servers_of_round(ctx: Context, round_no: int) -> list[ServerSpec]:
+    """Every server measured in round `round_no`, on any row, once each."""
+    specs = {spec.key: spec for row in ROWS for spec in round_order(ctx, row, round_no)}
+    return list(specs.values())
+
+
 def load_name(paced: bool) -> str:
     return "paced" if paced else "flat out"
 
@@ -188,17 +194,19 @@ def other_load_pass(ctx: Context) -> dict[str, dict[str, list[dict[str, Any]]]]:
     p = ctx.profile
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {row: {} for row in ROWS}
     for round_no in range(1, p.other_load_rounds + 1):
-        for row in ROWS:
-            pair = [s for s in round_order(ctx, row, round_no) if s.key in TOGETHER]
-            if len(pair) < 2:
-                continue
-            results = measure_together(ctx, row, pair, not p.paced)
-            for spec, result in zip(pair, results, strict=True):
-                result["round"] = round_no
-                samples[row].setdefault(spec.key, []).append(result)
-            ctx.progress(
-                f"{row} {load_name(not p.paced)} round {round_no}/{p.other_load_rounds} done"
-            )
+        together = [s for s in _servers_of_round(ctx, round_no) if s.key in TOGETHER]
+        with ctx.afresh(together):  # new processes every round, as in `run`
+            for row in ROWS:
+                pair = [s for s in round_order(ctx, row, round_no) if s.key in TOGETHER]
+                if len(pair) < 2:
+                    continue
+                results = measure_together(ctx, row, pair, not p.paced)
+                for spec, result in zip(pair, results, strict=True):
+                    result["round"] = round_no
+                    samples[row].setdefault(spec.key, []).append(result)
+                ctx.progress(
+                    f"{row} {load_name(not p.paced)} round {round_no}/{p.other_load_rounds} done"
+                )
     return samples
 
 
@@ -208,17 +216,20 @@ def run(ctx: Context) -> Section:
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {row: {} for row in ROWS}
     beside_uvloop: dict[str, list[dict[str, Any]]] = {row: [] for row in ROWS}
     for round_no in range(1, total + 1):
-        for row in ROWS:
-            for batch in batches(ctx, row, round_no):
-                results = measure_together(ctx, row, batch)
-                record(samples[row], beside_uvloop[row], batch, results, round_no)
-                for spec, result in zip(batch, results, strict=True):
-                    ctx.progress(
-                        f"{row} round {round_no}/{total} {spec.label}: "
-                        f"{fmt(result['cpu_us_per_op'])} {UNITS[row]}, "
-                        f"{fmt(result['ops_per_s'], 0)}/s"
-                        + (f" (beside {_partner(batch, spec)})" if len(batch) > 1 else "")
-                    )
+        # New processes every round: what one process happens to get (memory layout, hash
+        # seeds) moved a server's CPU per operation by up to 4 % for a whole run.
+        with ctx.afresh(_servers_of_round(ctx, round_no)):
+            for row in ROWS:
+                for batch in batches(ctx, row, round_no):
+                    results = measure_together(ctx, row, batch)
+                    record(samples[row], beside_uvloop[row], batch, results, round_no)
+                    for spec, result in zip(batch, results, strict=True):
+                        ctx.progress(
+                            f"{row} round {round_no}/{total} {spec.label}: "
+                            f"{fmt(result['cpu_us_per_op'])} {UNITS[row]}, "
+                            f"{fmt(result['ops_per_s'], 0)}/s"
+                            + (f" (beside {_partner(batch, spec)})" if len(batch) > 1 else "")
+                        )
     summary = {row: _summarise(ctx, row, by_server) for row, by_server in samples.items()}
     uvloop_summary = {
         row: _summarise(
@@ -931,7 +942,9 @@ def _intro(ctx: Context) -> str:
         else "within a round each server in turn, "
     )
     return (
-        load + rounds + order + "the order reversed every other round; "
+        load + rounds + order + "the order reversed every other round; every server "
+        "started afresh for each round (a process's own luck, its memory layout and hash "
+        "seeds, moved its CPU per operation by up to 4 % for as long as it ran); "
         f"{p.warmup_s:g} s warm-up, then {p.duration_s:g} s measured. CPU is the server's, "
         "read from `/proc/PID/task/*/schedstat` at both ends of the measured window (all "
         "threads), divided by the operations completed in it."

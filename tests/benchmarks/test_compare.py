@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.compare import checkout, contenders, report
-from benchmarks.harness import TIMES
+from benchmarks.harness import SMOKE, TIMES, Context
 from benchmarks.servers import ServerSpec, started
 from tests.benchmarks.running import REPO, run_script
 
@@ -65,14 +65,31 @@ def test_a_checkout_compared_with_itself(tmp_path: Path) -> None:
     assert f"before: {REPO}" in done.stdout
 
 
-def test_a_server_is_started_from_its_checkout(tmp_path: Path) -> None:
-    # A stand-in server that exists only in `tmp_path`: it starts only if run from there.
-    (tmp_path / "stand_in.py").write_text(
+def _stand_in(folder: Path) -> ServerSpec:
+    """A stand-in server that exists only in `folder`: it starts only if run from there."""
+    (folder / "stand_in.py").write_text(
         "import socket, sys, time\n"
         "port = int(sys.argv[sys.argv.index('--port') + 1])\n"
         "listener = socket.create_server(('127.0.0.1', port))\n"
         "time.sleep(60)\n"
     )
-    spec = ServerSpec("stand-in", "stand-in", "stand_in", root=tmp_path)
-    with started(spec, tmp_path / "logs") as running:
+    return ServerSpec("stand-in", "stand-in", "stand_in", root=folder)
+
+
+def test_a_server_is_started_from_its_checkout(tmp_path: Path) -> None:
+    with started(_stand_in(tmp_path), tmp_path / "logs") as running:
         assert Path(f"/proc/{running.pid}/cwd").resolve() == tmp_path.resolve()
+
+
+def test_afresh_serves_a_block_from_new_processes(tmp_path: Path) -> None:
+    spec = _stand_in(tmp_path)
+    ctx = Context(SMOKE, tmp_path)
+    try:
+        kept = ctx.server(spec).pid
+        with ctx.afresh([spec]):
+            inside = ctx.server(spec).pid
+        assert inside != kept
+        assert not Path(f"/proc/{inside}").exists()  # stopped (and reaped) after the block
+        assert ctx.server(spec).pid == kept  # the long-lived one is back
+    finally:
+        ctx.close()
