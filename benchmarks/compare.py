@@ -129,7 +129,10 @@ def report(summary: dict[str, Any], before: Path, after: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     before, after = checkout(args.before), checkout(args.after)
     if "http" in args.only and shutil.which("wrk") is None:
         print("wrk is not installed: run `make system-deps` (Debian package wrk)", file=sys.stderr)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.compare import checkout, contenders, report
+from benchmarks.compare import checkout, contenders, main, report
 from benchmarks.harness import SMOKE, TIMES, Context
 from benchmarks.servers import ServerSpec, started
 from tests.benchmarks.running import REPO, run_script
@@ -17,6 +17,13 @@ from tests.benchmarks.running import REPO, run_script
 def test_a_folder_that_is_not_a_checkout_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not a checkout of this repository"):
         checkout(tmp_path)
+
+
+def test_rounds_below_one_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(REPO), "--rounds", "0"])
+    assert exit_info.value.code == 2
+    assert "--rounds must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_each_server_starts_from_its_own_checkout(tmp_path: Path) -> None:
