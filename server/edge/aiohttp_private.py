@@ -94,14 +94,7 @@ class JsonErrorRequestHandler(web.RequestHandler):
 
         Not a coroutine itself: it returns aiohttp's, so that every response does not pay
         for a second coroutine frame."""
-        # `type(...) is` first: a handler's plain `Response` (nearly every one) skips the
-        # isinstance check, which goes through ABCMeta for aiohttp's response classes.
-        if (
-            type(resp) is not web.Response
-            and isinstance(resp, web.HTTPException)
-            and resp.status >= 400
-            and not resp.prepared
-        ):
+        if isinstance(resp, web.HTTPException) and resp.status >= 400 and not resp.prepared:
             text = resp.text if resp.text else resp.reason
             logger.info("%s %s -> %d %s", request.method, request.path, resp.status, text)
             resp = web.json_response({"error": text}, status=resp.status)

@@ -22,7 +22,6 @@ Outermost first:
 
 import asyncio
 import logging
-from typing import TypeGuard
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -120,19 +119,13 @@ async def _write_whole(request: web.Request, response: web.StreamResponse) -> we
     return pieces
 
 
-def _is_plain(response: web.StreamResponse) -> TypeGuard[web.Response]:
-    """True for a `web.Response` (a body in memory). `type(...) is` first: aiohttp's
-    response classes are ABCs, whose isinstance check costs a call per response."""
-    return type(response) is web.Response or isinstance(response, web.Response)
-
-
 # Room for the status line and headers of a response, beside its body.
 _HEAD_ALLOWANCE = 4096
 
 
 def fits_in_buffer(request: web.Request, response: web.StreamResponse) -> bool:
     """True if writing `response` whole cannot wait on the client (see `write_in_time`)."""
-    body = response.body if _is_plain(response) else None  # files: None
+    body = response.body if isinstance(response, web.Response) else None  # files: None
     transport = request.transport
     if transport is None or not isinstance(body, bytes):
         return False
