@@ -605,8 +605,9 @@ class WsDeflateRoomConn(WsRoomConn):
     (DEFLATE_OFFER) and, when the 101 accepts it, inflates every compressed message
     (RFC 7692 §7.2.2) before looking for its stamp; otherwise it is a WsRoomConn.
 
-    One raw-inflate stream per connection, kept across messages: the server compresses with
-    context takeover, so a message may refer to bytes of earlier ones. The usual read, one
+    One raw-inflate stream per connection, kept across messages, as a browser keeps it: with
+    context takeover a message may refer to bytes of earlier ones (room connections are
+    answered without it, and a kept stream inflates those too). The usual read, one
     whole compressed text frame, is inflated in one call; anything else takes the frame
     parser (which hands over FIN and RSV1 in `frame_head`)."""
 

@@ -21,6 +21,7 @@ class Frame:
 
     opcode: int
     payload: bytes
+    compressed: bool = False  # RSV1: a permessage-deflate message (RFC 7692 §6)
 
     @property
     def close_code(self) -> int:
@@ -31,8 +32,19 @@ class Frame:
 class RawWebSocket:
     """A minimal client: handshake, masked frames out, frames in."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes = b""
+    ) -> None:
         self.reader, self.writer = reader, writer
+        self.head = head  # the server's 101 response head
+
+    def header(self, name: str) -> str | None:
+        """A header of the server's 101 response (the first of that name), or None."""
+        for line in self.head.decode("latin-1").split("\r\n")[1:]:
+            field, _, value = line.partition(":")
+            if field.strip().lower() == name.lower():
+                return value.strip()
+        return None
 
     @classmethod
     async def connect(
@@ -42,9 +54,11 @@ class RawWebSocket:
         path: str,
         origin: str | None = None,
         sock: socket.socket | None = None,
+        extensions: str | None = None,
     ) -> "RawWebSocket":
-        """Open a TCP connection (or use `sock`, already connected) and complete the upgrade;
-        raises if the server refuses it."""
+        """Open a TCP connection (or use `sock`, already connected) and complete the upgrade,
+        offering `extensions` (`Sec-WebSocket-Extensions`) if given; raises if the server
+        refuses it."""
         if sock is None:
             reader, writer = await asyncio.open_connection(host, port)
         else:
@@ -60,13 +74,15 @@ class RawWebSocket:
         ]
         if origin:
             lines.append(f"Origin: {origin}")
+        if extensions:
+            lines.append(f"Sec-WebSocket-Extensions: {extensions}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         if not head.startswith(b"HTTP/1.1 101"):
             writer.close()
             await writer.wait_closed()
             raise ConnectionError(head.decode(errors="replace"))
-        return cls(reader, writer)
+        return cls(reader, writer, head)
 
     def send_frame(
         self,
@@ -112,7 +128,8 @@ class RawWebSocket:
                 (length,) = struct.unpack("!H", await self.reader.readexactly(2))
             elif length == 127:
                 (length,) = struct.unpack("!Q", await self.reader.readexactly(8))
-            return Frame(first & 0x0F, await self.reader.readexactly(length))
+            payload = await self.reader.readexactly(length)
+            return Frame(first & 0x0F, payload, compressed=bool(first & 0x40))
 
     async def read_until_closed(self, wait_s: float = 5) -> bytes:
         """Everything the server sends until it closes the TCP connection."""

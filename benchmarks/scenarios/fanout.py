@@ -22,11 +22,10 @@ subscriber (the SSE half is the same both times):
 - **browser-like: WS with permessage-deflate**: every WebSocket offers
   `permessage-deflate; client_max_window_bits`, as Chromium does (the server accepts it by
   default, `--ws-compress`), and inflates each message (one inflate stream per connection,
-  kept across messages: RFC 7692 context takeover) before finding its stamp. A compressed
-  connection cannot share a frame (its compressor state is its own), so the server takes
-  its older path for these: a queue and a task per subscriber, aiohttp compressing every
-  message once per subscriber. This row is what a room of browsers gets; no target is judged
-  on it.
+  kept across messages, as a browser keeps it) before finding its stamp. The server answers
+  room WebSockets with `server_no_context_takeover`, so each message is compressed once per
+  publish and the same compressed frame goes straight to every socket, as for raw clients.
+  This row is what a room of browsers gets; no target is judged on it.
 
 For raw clients the server's floor is one `send` system call per subscriber (~7 µs of CPU on
 loopback here, where it also runs the receiving half of TCP): a fan-out to 1,000 costs the
@@ -216,8 +215,7 @@ def comparison(raw: dict[str, Any], browser: dict[str, Any]) -> str:
         "Half the subscribers are SSE, served alike in both rows, so the WebSocket half's own "
         "difference is larger than these ratios: a browser-like WebSocket delivery costs the "
         f"server {fmt(extra_ws_cpu_us(raw, browser), 1)} µs of CPU more than a raw one, "
-        "sustained (compression and the queue-and-task path together; the rows' difference "
-        "in server CPU per message ÷ the WebSockets)."
+        "sustained (the rows' difference in server CPU per message ÷ the WebSockets)."
     )
 
 

@@ -11,6 +11,10 @@ of aiohttp's `RequestHandler` that are not documented API (`handle_error`,
 `finish_response`, `log_exception`), and `handler_options` reads the handler options a
 `web.Server` keeps in its private `_kwargs`.
 
+`SelfContainedDeflateResponse` makes aiohttp's WebSocket handshake answer
+`server_no_context_takeover` (it overrides the undocumented `_handshake`), so that one
+compressed frame per publish can serve every subscriber of a room (server/wire/fanout.py).
+
 `skip_current_app_fix` leaves out the middleware aiohttp appends to every app's own
 (`_fix_request_current_app`), which only matters for sub-applications (this app has none)
 and costs a coroutine frame per request.
@@ -22,8 +26,10 @@ from http import HTTPStatus
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError, LineTooLong
+from aiohttp.http_websocket import ws_ext_gen
+from multidict import CIMultiDict
 
 from server.core.refusals import Reason
 from server.request_head import report_request_head
@@ -139,3 +145,36 @@ def handler_options(server: web.Server) -> dict[str, Any]:
     """The options `server()` gives each connection's handler: the runner's handler options,
     e.g. keepalive_timeout and access_log (kept in the private `server._kwargs`)."""
     return dict(server._kwargs)
+
+
+class SelfContainedDeflateResponse(web.WebSocketResponse):
+    """A WebSocket response whose compressed messages never refer to earlier ones.
+
+    With permessage-deflate as browsers offer it, the server compresses every message with
+    what it sent before as the dictionary ("context takeover"), so the bytes of one message
+    differ from connection to connection and a room would compress each message once per
+    subscriber. RFC 7692 §7.1.1.1 lets a server answer `server_no_context_takeover` even
+    when the client did not ask for it; every compressed message is then self-contained and
+    the same bytes serve every connection that negotiated the same window size. The price
+    is a little compression on repetitive traffic, which a room of short, different
+    messages hardly has; `/ws/echo` keeps aiohttp's default.
+    """
+
+    def _handshake(
+        self, request: web.BaseRequest
+    ) -> tuple["CIMultiDict[str]", str | None, int, bool]:
+        headers, protocol, compress, notakeover = super()._handshake(request)
+        if compress and not notakeover:
+            headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = ws_ext_gen(
+                compress=compress, isserver=True, server_notakeover=True
+            )
+            notakeover = True  # aiohttp's own writer then resets its dictionary per message
+        return headers, protocol, compress, notakeover
+
+
+def self_contained_deflate_window(response: web.WebSocketResponse) -> int:
+    """The window bits (9-15) of a prepared response that compresses every message on its
+    own (`SelfContainedDeflateResponse` that negotiated permessage-deflate); 0 otherwise."""
+    if isinstance(response, SelfContainedDeflateResponse):
+        return int(response.compress)
+    return 0

@@ -87,7 +87,7 @@ async def ws_room(request: web.Request) -> web.WebSocketResponse:
     """
     room = chat.room_name(request)
     after = chat.cursor(request, "after")
-    async with await WsConnection.accept(request, idle=True) as conn:
+    async with await WsConnection.accept(request, idle=True, broadcast=True) as conn:
         if conn.admitted:
             await serve_room(conn, room, after)
     return conn.response
@@ -118,7 +118,7 @@ async def forward_room(
     once, at publish); close 1008 (1001 on shutdown) when dropped.
 
     Live messages are written by the publish itself through a sink (server/wire/fanout.py);
-    this task then only waits for the end. Without a sink (permessage-deflate) it sends them.
+    this task then only waits for the end. Without a sink it sends them.
     """
     try:
         for item in replay:

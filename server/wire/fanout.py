@@ -6,13 +6,15 @@ and the last subscriber served ~30 ms after the first. A sink instead writes, in
 publish, bytes framed once per publish (`RoomMessage.frames`) to each connection's transport:
 no task, no await, one `transport.write` per subscriber.
 
-Writing to the transport bypasses aiohttp's writers, which is safe only where they add
-nothing to the bytes: an uncompressed WebSocket (a server frame is unmasked, so the same
-bytes serve every client) and an uncompressed event stream (chunked or not). Elsewhere
-(`permessage-deflate`, a compressed stream) `ws_sink` / `sse_sink` return None and the
-subscription keeps its queue and its reader task. Every write here is a whole frame or event
-with no await inside, so it never splits a frame that aiohttp writes (a ping, a close, an
-error answer).
+Writing to the transport bypasses aiohttp's writers, which is safe only where the bytes
+do not depend on the connection: an uncompressed WebSocket (a server frame is unmasked, so
+the same bytes serve every client), a permessage-deflate WebSocket that compresses each
+message on its own (negotiated without context takeover for room subscribers,
+`SelfContainedDeflateResponse`: compressed once per publish and window size, the deflate
+stream is fresh for every message), and an uncompressed event stream (chunked or not).
+Elsewhere (a compressed event stream) `sse_sink` returns None and the subscription keeps its
+queue and its reader task. Every write here is a whole frame or event with no await inside,
+so it never splits a frame that aiohttp writes (a ping, a close, an error answer).
 
 Slow consumers: aiohttp stops the writer at the transport's high-water mark and the queue
 then held up to `--room-queue` messages. A sink allows the same backlog in bytes: the
@@ -28,7 +30,9 @@ exists while the client keeps up.
 """
 
 import asyncio
+import zlib
 from collections.abc import Callable
+from functools import partial
 
 from aiohttp import hdrs, web
 
@@ -38,23 +42,41 @@ from server.core.notices import Notice
 from server.core.protocols import WireProtocol
 from server.core.refusals import Reason
 from server.core.rooms import Delivery, RoomMessage
+from server.edge.aiohttp_private import self_contained_deflate_window
 from server.wire.sse import EventStream
 from server.wire.ws import WsConnection
 
 _WS_TEXT = 0x81  # FIN + text opcode (RFC 6455 §5.2)
+_RSV1 = 0x40  # set on a compressed message's first frame (RFC 7692 §6)
+# What a sync flush ends with, and a compressed message leaves out (RFC 7692 §7.2.1).
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
 _Build = Callable[[RoomMessage], bytes]
+# A delivery's bytes on the wire, and the size of its payload (for the metrics).
+Framer = Callable[[Delivery], tuple[bytes, int]]
 
 
-def ws_text_frame(payload: bytes) -> bytes:
+def ws_text_frame(payload: bytes, first_byte: int = _WS_TEXT) -> bytes:
     """An unmasked, final text frame (server to client) carrying `payload`."""
     length = len(payload)
     if length < 126:
-        head = bytes((_WS_TEXT, length))
+        head = bytes((first_byte, length))
     elif length < 1 << 16:
-        head = bytes((_WS_TEXT, 126)) + length.to_bytes(2, "big")
+        head = bytes((first_byte, 126)) + length.to_bytes(2, "big")
     else:
-        head = bytes((_WS_TEXT, 127)) + length.to_bytes(8, "big")
+        head = bytes((first_byte, 127)) + length.to_bytes(8, "big")
     return head + payload
+
+
+def deflated_text_frame(text: bytes, window_bits: int) -> bytes:
+    """`text` as one compressed text message that refers to no earlier one (RFC 7692 §7.2.1
+    without context takeover): a fresh raw deflate stream, sync-flushed, its tail left out.
+
+    The level is aiohttp's own (fastest); compressing happens once per publish, in the
+    event loop, as aiohttp does for messages of up to 5 KiB (room messages are bounded
+    by `--max-text`)."""
+    compressor = zlib.compressobj(zlib.Z_BEST_SPEED, zlib.DEFLATED, -window_bits)
+    payload = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return ws_text_frame(payload.removesuffix(_DEFLATE_TAIL), _WS_TEXT | _RSV1)
 
 
 def sse_event(item: Delivery) -> bytes:
@@ -92,7 +114,7 @@ class TransportSink:
     def __init__(
         self,
         transport: asyncio.Transport,
-        frame_key: str,
+        frames: Framer,
         queue: int,
         counters: ProtocolCounters,
         is_open: "_IsOpen",
@@ -100,7 +122,7 @@ class TransportSink:
         on_send_timeout: Callable[[], None],
     ) -> None:
         self._transport = transport
-        self._frames = _FRAMERS[frame_key]
+        self._frames = frames
         self._low_water, self._high_water = transport.get_write_buffer_limits()
         self._queue = queue
         self._counters = counters
@@ -173,6 +195,18 @@ def _ws(item: Delivery) -> tuple[bytes, int]:
     return _cached(item, "ws", lambda m: ws_text_frame(m.wire.encode())), _payload_size(item.wire)
 
 
+def _ws_deflated(window_bits: int, item: Delivery) -> tuple[bytes, int]:
+    if isinstance(item, Notice):
+        text = item.frame
+        return deflated_text_frame(text.encode(), window_bits), _payload_size(text)
+    framed = _cached(
+        item,
+        f"ws-deflate-{window_bits}",
+        lambda m: deflated_text_frame(m.wire.encode(), window_bits),
+    )
+    return framed, _payload_size(item.wire)
+
+
 def _sse_chunked(item: Delivery) -> tuple[bytes, int]:
     if isinstance(item, Notice):
         return chunk(sse_event(item)), _payload_size(item.data)
@@ -185,14 +219,18 @@ def _sse_plain(item: Delivery) -> tuple[bytes, int]:
     return _cached(item, "sse", sse_event), _payload_size(item.wire)
 
 
-_FRAMERS = {"ws": _ws, "sse-chunked": _sse_chunked, "sse": _sse_plain}
-
-
 def ws_sink(conn: WsConnection, queue: int) -> TransportSink | None:
-    """A sink for a WebSocket room subscriber, or None where aiohttp must frame (deflate)."""
+    """A sink for a WebSocket room subscriber; None where aiohttp must frame (a connection
+    whose compression depends on what it sent before)."""
     response, transport = conn.response, conn.request.transport
-    if response.compress or transport is None:
+    if transport is None:
         return None
+    frames: Framer = _ws
+    if response.compress:
+        window_bits = self_contained_deflate_window(response)
+        if not window_bits:
+            return None
+        frames = partial(_ws_deflated, window_bits)
     app = conn.request.app
     counters = app[keys.METRICS].counters(WireProtocol.WS)
     send_timeout = app[keys.SETTINGS].ws_send_timeout or None
@@ -201,7 +239,7 @@ def ws_sink(conn: WsConnection, queue: int) -> TransportSink | None:
         app[keys.METRICS].refused(Reason.SEND_TIMEOUT)
         conn.abort()
 
-    return TransportSink(transport, "ws", queue, counters, _IsOpen(response), send_timeout, cut)
+    return TransportSink(transport, frames, queue, counters, _IsOpen(response), send_timeout, cut)
 
 
 def sse_sink(stream: EventStream, queue: int) -> TransportSink | None:
@@ -213,11 +251,11 @@ def sse_sink(stream: EventStream, queue: int) -> TransportSink | None:
     app = stream.request.app
     counters = app[keys.METRICS].counters(WireProtocol.SSE)
     send_timeout = app[keys.SETTINGS].sse_send_timeout or None
-    key = "sse-chunked" if chunked else "sse"
+    frames = _sse_chunked if chunked else _sse_plain
 
     def cut() -> None:
         app[keys.METRICS].refused(Reason.SEND_TIMEOUT)
         response.stop_streaming()
         transport.abort()
 
-    return TransportSink(transport, key, queue, counters, _IsOpen(response), send_timeout, cut)
+    return TransportSink(transport, frames, queue, counters, _IsOpen(response), send_timeout, cut)

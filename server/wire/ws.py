@@ -53,6 +53,7 @@ from server.core.refusals import (
     SendTimeout,
     UnsupportedVersion,
 )
+from server.edge.aiohttp_private import SelfContainedDeflateResponse
 from server.edge.protocol import GuardedRequestHandler, guard_of
 from server.request_head import report_request_head
 from server.settings import Settings
@@ -170,22 +171,28 @@ class WsConnection:
 
     # -- opening and closing ------------------------------------------------------------------
     @classmethod
-    async def accept(cls, request: web.Request, *, idle: bool = False) -> Self:
+    async def accept(
+        cls, request: web.Request, *, idle: bool = False, broadcast: bool = False
+    ) -> Self:
         """Complete the upgrade and take a place among the live connections.
 
         When `--max-connections` or `--max-connections-per-ip` is reached the socket is
         closed with 1013 (try again later), which a browser can show, unlike a refused
         upgrade; the connection then yields no message. With `idle`, a client that sends
-        nothing for `--ws-idle-timeout` s is closed with 1000 "idle timeout".
+        nothing for `--ws-idle-timeout` s is closed with 1000 "idle timeout". With
+        `broadcast` (a room subscriber), permessage-deflate is negotiated without context
+        takeover, so that one compressed frame per publish serves every subscriber
+        (`SelfContainedDeflateResponse`).
         """
         check_handshake(request)
         settings = request.app[keys.SETTINGS]
+        response_class = SelfContainedDeflateResponse if broadcast else web.WebSocketResponse
         # aiohttp refuses a plain frame whose length *equals* max_msg_size but lets a
         # compressed one of max_msg_size + 1 through; we give it one byte of slack and apply
         # the exact limit ourselves. 0 stays 0 (unlimited).
         # autoping=False: pings and pongs reach `__aiter__`, which answers pings and takes
         # pongs as signs of life for the heartbeat (see the module docstring).
-        response = web.WebSocketResponse(
+        response = response_class(
             timeout=CLOSE_HANDSHAKE_S,
             max_msg_size=settings.ws_max_size + 1 if settings.ws_max_size else 0,
             compress=settings.ws_compress,
