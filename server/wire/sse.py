@@ -50,7 +50,8 @@ STREAM_HEADERS = {
     hdrs.CACHE_CONTROL: "no-cache, no-transform",
     X_ACCEL_BUFFERING: "no",
 }
-# What a stream's response starts with: aiohttp-sse's headers, in its order, with ours.
+# What a stream's response starts with: aiohttp-sse's headers, in its order, with our
+# Cache-Control (tests/server/test_sse_headers.py holds them to aiohttp-sse's).
 EVENT_STREAM_HEADERS = {
     hdrs.CONTENT_TYPE: "text/event-stream",
     hdrs.CACHE_CONTROL: "no-cache, no-transform",
@@ -75,8 +76,8 @@ class LabEventStream(EventSourceResponse):
     each stream has anyway (for its lifetime), so `prepare` starts no task.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, ping_interval: float, send_timeout: float | None) -> None:
+        super().__init__(ping_interval=ping_interval, send_timeout=send_timeout)
         # The same headers as aiohttp-sse's, but named by `istr`s: aiohttp-sse names them by
         # plain strings, and a case-insensitive multidict keeps a lower-cased copy of each
         # plain name and makes an `istr` of it again when the headers are written, copies

@@ -12,7 +12,7 @@ from server.wire.sse import EVENT_STREAM_HEADERS, LabEventStream
 def test_stream_headers_are_aiohttp_sses_with_ours() -> None:
     """A new aiohttp-sse that adds or renames a header shows up here, not on the wire."""
     theirs = EventSourceResponse().headers
-    ours = LabEventStream().headers
+    ours = LabEventStream(ping_interval=15, send_timeout=10).headers
     assert list(ours.keys()) == list(theirs.keys())
     assert {**theirs, "Cache-Control": "no-cache, no-transform"} == {**ours}
     assert list(EVENT_STREAM_HEADERS) == list(theirs.keys())
