@@ -724,6 +724,8 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
     deliveries = Deliveries(total)
     room = f"/room/{args.room}"
 
+    # The server's memory before anyone joins, and after the run with everyone still there.
+    rss_before = rss_kib(args.server_pid) if args.server_pid else None
     ws_request = ws_upgrade(target, "/ws" + room, DEFLATE_OFFER if args.deflate else "")
     sse_request = target.request_head("GET", "/sse" + room)
     subscriber = WsDeflateRoomConn if args.deflate else WsRoomConn
@@ -823,6 +825,7 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         isinstance(c, SseRoomConn) and c.dropped for c in subs
     )
     inflating = [c for c in ws_subs if isinstance(c, WsDeflateRoomConn)]
+    rss_after = rss_kib(args.server_pid) if args.server_pid else None
     for publisher in publishers:
         publisher.close()
     for conn in subs:
@@ -843,6 +846,7 @@ async def fanout(args: argparse.Namespace) -> dict[str, Any]:
         "sustained_published": published - warmup_messages - args.messages,
         "sustained_completed": completed,
         "dropped_subscribers": dropped,
+        "server_rss_kib": {"before": rss_before, "after": rss_after},
         "window": args.window,
         **measured.as_json(),
     }

@@ -27,6 +27,10 @@ subscriber (the SSE half is the same both times):
   publish and the same compressed frame goes straight to every socket, as for raw clients.
   This row is what a room of browsers gets; no target is judged on it.
 
+The server's RSS per subscriber is its growth from before anyone joined to the end of the
+run, everyone still connected: what a subscriber costs in memory, its connection, buffers
+and any compressor included.
+
 For raw clients the server's floor is one `send` system call per subscriber (~7 µs of CPU on
 loopback here, where it also runs the receiving half of TCP): a fan-out to 1,000 costs the
 server about 1,000 of them, and the load generator about as much again to read them, on the
@@ -81,6 +85,7 @@ def run(ctx: Context) -> Section:
                 "deliveries/s",
                 "server CPU µs/delivery",
                 "server cores",
+                "server RSS KiB/subscriber",
                 "dropped",
             ],
             [delivery_row(kind, results[kind.key], subscribers) for kind in (RAW, BROWSER_LIKE)],
@@ -166,8 +171,21 @@ def delivery_row(kind: Kind, measured: dict[str, Any], subscribers: int) -> list
         fmt(rate * subscribers if rate else None, 0),
         fmt(cpu_us_per_delivery(measured, subscribers), 2),
         fmt(result["server_cpu_s"] / wall if wall else None, 2),
+        fmt(rss_kib_per_subscriber(result), 1),
         str(result["dropped_subscribers"]),
     ]
+
+
+def rss_kib_per_subscriber(result: dict[str, Any]) -> float | None:
+    """The server's RSS growth from before anyone joined to the end of the run (everyone
+    still connected, every message sent) ÷ the subscribers: what a subscriber costs in
+    memory, connection, buffers and (for deflate) any compressor included."""
+    rss: dict[str, int | None] = result.get("server_rss_kib") or {}
+    before, after = rss.get("before"), rss.get("after")
+    subscribers: int = sum(result["subscribers"].values())
+    if before is None or after is None or not subscribers:
+        return None
+    return (after - before) / subscribers
 
 
 def incomplete_notes(results: dict[str, dict[str, Any]]) -> list[str]:

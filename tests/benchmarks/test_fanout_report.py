@@ -26,6 +26,7 @@ def measured(
             "wall_s": 2.0,
             "server_cpu_s": server_cpu_s,
             "dropped_subscribers": 0,
+            "server_rss_kib": {"before": 60_000, "after": 60_000 + 25 * 1000},
             "ws_deflate": {
                 "offered": negotiated > 0,
                 "negotiated": negotiated,
@@ -47,6 +48,13 @@ def test_rows_are_labelled_and_carry_the_numbers() -> None:
     assert browser[0] == "browser-like: WS with permessage-deflate"
     assert (raw[5], raw[7]) == ("100", "10.00")  # messages/s, server CPU µs/delivery
     assert (browser[5], browser[7]) == ("50", "20.00")
+    assert raw[9] == "25.0"  # server RSS KiB per subscriber
+
+
+def test_rss_per_subscriber_is_left_blank_without_a_server_pid() -> None:
+    run = measured(p99=20.0, completed=200, server_cpu_s=2.0)
+    run["result"]["server_rss_kib"] = {"before": None, "after": None}
+    assert delivery_row(RAW, run, 1000)[9] == "—"
 
 
 def test_the_browser_like_row_as_ratios_to_the_raw_one() -> None:
