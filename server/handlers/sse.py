@@ -47,8 +47,10 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
         while not params.is_finished(seq):
             # Deadlines from the start, not sleeps after each send, so ticks do not drift.
             deadline = started + (seq - first) * params.interval_ms / 1000
-            if seq != first and await stream.stopped_within(deadline - loop.time()):
-                break
+            if seq != first:
+                await stream.pause(deadline - loop.time())
+                if stream.stopped:
+                    break
             await stream.send_json_text("tick", tick_text(seq), seq)
             seq += 1
     return stream.response

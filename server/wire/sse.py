@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import math
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any
 
@@ -51,7 +52,7 @@ STREAM_HEADERS = {
     X_ACCEL_BUFFERING: "no",
 }
 # What a stream's response starts with: aiohttp-sse's headers, in its order, with our
-# Cache-Control (tests/server/test_sse_headers.py holds them to aiohttp-sse's).
+# Cache-Control (tests/server/test_sse_lean.py holds them to aiohttp-sse's).
 EVENT_STREAM_HEADERS = {
     hdrs.CONTENT_TYPE: "text/event-stream",
     hdrs.CACHE_CONTROL: "no-cache, no-transform",
@@ -63,7 +64,7 @@ logger = logging.getLogger(__name__)
 
 PING = b": ping\r\n\r\n"
 # A wait between events this long or longer runs on the stream's own timer (see
-# `EventStream.stopped_within`).
+# `EventStream.pause`).
 LONG_WAIT_S = 1.0
 
 
@@ -85,7 +86,7 @@ class LabEventStream(EventSourceResponse):
         self.headers.clear()
         self.headers.extend(EVENT_STREAM_HEADERS)
         self.stopped = False
-        # What the handler awaits between events (`EventStream.stopped_within`), if anything.
+        # What the handler awaits between events (`EventStream.pause`), if anything.
         self.waiting: asyncio.Future[None] | None = None
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
@@ -110,8 +111,9 @@ class LabEventStream(EventSourceResponse):
 
     def wake(self) -> None:
         """End the handler's wait between events, if it is waiting."""
-        if self.waiting is not None and not self.waiting.done():
-            self.waiting.set_result(None)
+        waiting, self.waiting = self.waiting, None
+        if waiting is not None:
+            end_wait(waiting)
 
     async def wait(self) -> None:
         """Nothing to wait for: no ping task (aiohttp-sse waits for its own here)."""
@@ -124,7 +126,7 @@ class EventStream:
     A class rather than a generator-based context manager: each idle stream holds this one
     object, not a generator frame and two context-manager wrappers. One timer per stream
     does all its timed work: the end of the handler's wait between events
-    (`stopped_within`), the `: ping` comment every `--sse-ping-interval` s, and the end at
+    (`pause`), the `: ping` comment every `--sse-ping-interval` s, and the end at
     `--sse-max-lifetime` (which cancels the handler, as `asyncio.timeout` would).
     """
 
@@ -235,39 +237,36 @@ class EventStream:
                 self._pinging = loop.create_task(self._ping())
         self._set_timer()
 
-    async def stopped_within(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True if the stream was stopped meanwhile.
+    @property
+    def stopped(self) -> bool:
+        """True once the stream was told to stop (shutdown, a client not reading)."""
+        return self.response.stopped
 
-        What `asyncio.sleep` does (a future and a timer), woken early by `stop_streaming`.
-        A wait that is already due only yields to the other connections once, as
-        `asyncio.sleep(0)` does: no future, no timer. A long wait (an idle stream) runs on
-        the stream's own timer, so that an idle stream holds one timer; a short one (a fast
-        stream) gets a timer of its own, as moving the stream's timer there and back would
-        cost two timers per event.
+    def pause(self, seconds: float) -> Awaitable[None]:
+        """Wait up to `seconds`, less if the stream is stopped meanwhile (see `stopped`).
+
+        What `asyncio.sleep` does (a future and a timer), woken early by `stop_streaming`;
+        but the handler awaits the future itself, not a coroutine around it, so that an idle
+        stream holds no frame for its wait (~0.3 KiB). A wait that is already due (or a
+        stopped stream) only yields to the other connections once, as `asyncio.sleep(0)`
+        does. A long wait (an idle stream) runs on the stream's own timer, so that an idle
+        stream holds one timer; a short one (a fast stream) gets a timer of its own, as
+        moving the stream's timer there and back would cost two timers per event.
         """
         response = self.response
-        if response.stopped:
-            return True
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return response.stopped
+        if seconds <= 0 or response.stopped:
+            return asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         response.waiting = waiting = loop.create_future()
         wake_at = loop.time() + seconds
-        short = None
         if seconds < LONG_WAIT_S:
-            short = loop.call_at(wake_at, response.wake)
+            # Left to fire when the wait ends early (the stream stopped): bound to this
+            # wait's future, it then finds it done and does nothing.
+            loop.call_at(wake_at, end_wait, waiting)
         else:
             self._wake_at = wake_at
             self._set_timer()
-        try:
-            await waiting
-        finally:
-            response.waiting = None
-            self._wake_at = math.inf
-            if short is not None:
-                short.cancel()
-        return response.stopped
+        return waiting
 
     async def _ping(self) -> None:
         """A comment that EventSource ignores, so that idle streams show they are alive (and
@@ -384,6 +383,12 @@ class EventStream:
     async def say_goodbye(self, _grace_s: float) -> None:
         """Shutdown: stop the stream; its handler wakes and ends the response."""
         self.response.stop_streaming()
+
+
+def end_wait(waiting: "asyncio.Future[None]") -> None:
+    """End a wait between events (`EventStream.pause`) unless it already ended."""
+    if not waiting.done():
+        waiting.set_result(None)
 
 
 def open_stream(request: web.Request) -> EventStream:

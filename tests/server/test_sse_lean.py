@@ -1,12 +1,18 @@
-"""An event stream's response head, byte for byte: aiohttp-sse's headers, in its order, with
-this server's `Cache-Control` (server/wire/sse.py names them by `istr` to save memory)."""
+"""What the memory savings of an event stream (server/wire/sse.py) must not change: its
+response head, byte for byte (aiohttp-sse's headers, in its order, with this server's
+`Cache-Control`, named by `istr`), and its ticks, whether a wait between them runs on the
+stream's own timer (long waits) or on one of its own (short ones)."""
 
 import asyncio
 
+import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 from aiohttp_sse import EventSourceResponse
 
-from server.wire.sse import EVENT_STREAM_HEADERS, LabEventStream
+from client.sse_parser import EventStreamParser
+from server.wire.sse import EVENT_STREAM_HEADERS, LONG_WAIT_S, LabEventStream
+from tests.streams import read_events
 
 
 def test_stream_headers_are_aiohttp_sses_with_ours() -> None:
@@ -54,3 +60,15 @@ async def test_head_request_gets_the_same_headers_without_a_stream(server: TestS
         b"X-Accel-Buffering: no",
         b"X-Request-Head-Bytes: %d" % len(request),
     ]
+
+
+# A short wait, and a long one (the time left until the next tick is a little under the
+# interval, so a long wait needs an interval above LONG_WAIT_S).
+@pytest.mark.parametrize("interval_s", [LONG_WAIT_S / 4, LONG_WAIT_S * 1.5])
+async def test_ticks_after_a_short_and_a_long_wait(
+    server: TestServer, session: aiohttp.ClientSession, interval_s: float
+) -> None:
+    url = server.make_url(f"/sse/stream?count=2&interval={interval_s * 1000:.0f}")
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=30)) as resp:
+        events = await read_events(resp, EventStreamParser())
+    assert [event.last_event_id for event in events] == ["1", "2"]
