@@ -53,7 +53,7 @@ from server.core.refusals import (
     SendTimeout,
     UnsupportedVersion,
 )
-from server.edge.aiohttp_private import SelfContainedDeflateResponse
+from server.edge.aiohttp_private import SelfContainedDeflateResponse, frame_writer
 from server.edge.protocol import GuardedRequestHandler, guard_of
 from server.request_head import report_request_head
 from server.settings import Settings
@@ -100,13 +100,6 @@ def check_handshake(request: web.Request) -> None:
         raise UnsupportedVersion(version)
 
 
-async def _send(response: web.WebSocketResponse, data: str | bytes) -> None:
-    if isinstance(data, str):
-        await response.send_str(data)
-    else:
-        await response.send_bytes(data)
-
-
 def _forget(task: "asyncio.Future[None]") -> None:
     """Done callback of a ping: a peer that left is the pong check's business, not an error."""
     if not task.cancelled():
@@ -138,6 +131,7 @@ class WsConnection:
         "_task",
         "_timer",
         "_transport",
+        "_writer",
         "request",
         "response",
     )
@@ -168,6 +162,7 @@ class WsConnection:
         # The transport of an upgraded connection never changes; held to skip a property.
         self._transport = transport = request.transport
         self._high_water = transport.get_write_buffer_limits()[1] if transport else 0
+        self._writer = frame_writer(response)
 
     # -- opening and closing ------------------------------------------------------------------
     @classmethod
@@ -438,16 +433,17 @@ class WsConnection:
     async def send(self, data: str | bytes) -> bool:
         """Send one message; counted. Returns False if the peer is gone or did not take it
         within `--ws-send-timeout` s, in which case the connection has been cut."""
-        size = payload_size(data)
-        response = self.response
+        if isinstance(data, str):
+            payload, opcode = data.encode(), WSMsgType.TEXT
+        else:
+            payload, opcode = data, WSMsgType.BINARY
+        size = len(payload)
         try:
             if self._may_block(size):
                 async with asyncio.timeout(self._send_timeout):
-                    await _send(response, data)
-            elif isinstance(data, str):  # the hot path: no timer, one coroutine less
-                await response.send_str(data)
-            else:
-                await response.send_bytes(data)
+                    await self._writer.send_frame(payload, opcode)
+            else:  # the hot path: no timer
+                await self._writer.send_frame(payload, opcode)
         except TimeoutError:
             self._metrics.refused(Reason.SEND_TIMEOUT)
             logger.debug("%s", SendTimeout(self._send_timeout or 0))

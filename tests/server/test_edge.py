@@ -5,6 +5,7 @@ import inspect
 import logging
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from server.app import create_app
@@ -90,3 +91,12 @@ def test_current_app_middleware_is_kept_for_an_app_with_sub_applications() -> No
     before = app._middlewares_handlers
     aiohttp_private.skip_current_app_fix(app)
     assert app._middlewares_handlers == before
+
+
+def test_frame_writer_is_where_we_read_it() -> None:
+    # WsConnection sends through the prepared response's writer (aiohttp_private.frame_writer);
+    # every WebSocket test sends through it, and an unprepared response has none.
+    assert "send_frame" in vars(aiohttp.http_websocket.WebSocketWriter)
+    response = web.WebSocketResponse()
+    with pytest.raises(RuntimeError, match="not prepared"):
+        aiohttp_private.frame_writer(response)
