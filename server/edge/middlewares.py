@@ -15,9 +15,9 @@ Outermost first:
       become JSON `{"error": ...}` with their status;
    c. the Origin check (`check_origin`, server/origin_check.py): a foreign page's WebSocket
       upgrade or POST is refused before any handler runs.
-   One middleware for the three: aiohttp wraps each middleware in a new `functools.partial`
-   on every request, and each is a coroutine frame that a WebSocket or an event stream
-   keeps for its whole life.
+   One middleware for the three: each middleware is one more call and one more coroutine
+   frame per request (aiohttp builds the chain of `functools.partial`s once per route and
+   caches it), and a WebSocket or an event stream keeps that frame for its whole life.
 """
 
 import asyncio
