@@ -71,9 +71,10 @@ def deflated_text_frame(text: bytes, window_bits: int) -> bytes:
     """`text` as one compressed text message that refers to no earlier one (RFC 7692 §7.2.1
     without context takeover): a fresh raw deflate stream, sync-flushed, its tail left out.
 
-    The level is aiohttp's own (fastest); compressing happens once per publish, in the
-    event loop, as aiohttp does for messages of up to 5 KiB (room messages are bounded
-    by `--max-text`)."""
+    The level is aiohttp's own (fastest). Compressing happens once per publish, in the
+    event loop, as aiohttp does for messages of up to 16 KiB; a room message is bounded by
+    `--max-text` (4,096 characters by default), and compressing even the largest takes a
+    fraction of a millisecond."""
     compressor = zlib.compressobj(zlib.Z_BEST_SPEED, zlib.DEFLATED, -window_bits)
     payload = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
     return ws_text_frame(payload.removesuffix(_DEFLATE_TAIL), _WS_TEXT | _RSV1)
