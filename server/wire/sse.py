@@ -45,19 +45,18 @@ from server.request_head import report_request_head
 
 SSE = WireProtocol.SSE
 X_ACCEL_BUFFERING = istr("X-Accel-Buffering")
-# Header names as `istr`, as aiohttp's own (`hdrs`): see `LabEventStream.__init__`.
-STREAM_HEADERS = {
-    hdrs.CONTENT_TYPE: "text/event-stream",
-    hdrs.CACHE_CONTROL: "no-cache, no-transform",
-    X_ACCEL_BUFFERING: "no",
-}
 # What a stream's response starts with: aiohttp-sse's headers, in its order, with our
-# Cache-Control (tests/server/test_sse_lean.py holds them to aiohttp-sse's).
+# Cache-Control (tests/server/test_sse_lean.py holds them to aiohttp-sse's). Names are
+# `istr`s, as aiohttp's own (`hdrs`): see `LabEventStream.__init__`.
 EVENT_STREAM_HEADERS = {
     hdrs.CONTENT_TYPE: "text/event-stream",
     hdrs.CACHE_CONTROL: "no-cache, no-transform",
     hdrs.CONNECTION: "keep-alive",
     X_ACCEL_BUFFERING: "no",
+}
+# The answer to HEAD: the same, but no stream holds the connection open.
+STREAM_HEADERS = {
+    name: value for name, value in EVENT_STREAM_HEADERS.items() if name != hdrs.CONNECTION
 }
 logger = logging.getLogger(__name__)
 
